@@ -1,0 +1,173 @@
+"""The `lab` command: setup, pipeline, doctor, datagen, reset, notebooks.
+
+Errors the learner can fix are printed as one sentence (no traceback) with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from lab.errors import LabError
+
+
+def _cmd_setup(args) -> int:
+    from lab import sandbox
+
+    sandbox.prepare(force=args.force, history_days=args.history_days)
+    return 0
+
+
+def _cmd_reset(args) -> int:
+    from lab import sandbox
+    from lab.config import get_settings
+
+    settings = get_settings()
+    if not args.yes:
+        print(f"This deletes {settings.home} and {settings.runs_dir}: the warehouse, the lake "
+              "folder and saved runs. Run `lab reset --yes` to go ahead.")
+        return 1
+    sandbox.reset()
+    print("Reset done. `lab setup` (or `make lab`) prepares a fresh sandbox.")
+    return 0
+
+
+def _cmd_doctor(args) -> int:
+    from lab import sandbox
+
+    table = sandbox.health()
+    width = max(map(len, table.index))
+    for part, row in table.iterrows():
+        print(f"{'ok ' if row.ok else 'FIX'}  {part:<{width}}  {row.detail}")
+    return 0 if table["ok"].all() else 1
+
+
+def _cmd_datagen(args) -> int:
+    from lab import datagen, ingest
+
+    if args.out:
+        frame = datagen.make_orders(args.date, rows=args.rows, dirty=args.dirty)
+        with open(args.out, "wb") as fh:
+            fh.write(datagen.to_csv_bytes(frame))
+        print(f"Wrote {len(frame)} rows to {args.out}")
+        return 0
+    path = ingest.land_batch(args.date, rows=args.rows, dirty=args.dirty)
+    print(f"Landed {args.rows} rows for {args.date} at {path}")
+    return 0
+
+
+def _cmd_pipeline(args) -> int:
+    from lab import pipeline, sandbox
+    from lab.config import PIPELINE_NOTEBOOKS, get_settings
+
+    settings = get_settings()
+    if not sandbox.is_prepared(settings):
+        sandbox.prepare()
+    total = len([s for s, _ in PIPELINE_NOTEBOOKS if not args.step or s in args.step])
+    print(f"Pipeline for {args.date} ({settings.profile} profile, {args.rows} rows, dirty={args.dirty})")
+    counter = iter(range(1, total + 1))
+    t0 = time.perf_counter()
+
+    def progress(nb) -> None:
+        mark = "ok" if nb.success else "FAILED"
+        print(f"  [{next(counter)}/{total}] {nb.notebook:<28} {nb.seconds:5.1f} s  {mark}", flush=True)
+
+    run = pipeline.run_pipeline(args.date, rows=args.rows, dirty=args.dirty, run_id=args.run_id,
+                                steps=args.step, settings=settings, on_step=progress)
+    print()
+    print(summary_text(run, time.perf_counter() - t0))
+    if not run.success:
+        failed = next(n for n in run.notebooks if not n.success)
+        print(f"\nFAILED: {failed.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary_text(run, seconds: float) -> str:
+    """The end-of-run summary: what each step did, and where the executed notebooks are."""
+    from lab import metrics
+
+    steps = metrics.step_runs(run.run_id)
+    counts = {row.step: json.loads(row.counts or "{}") for row in steps.itertuples()}
+    lines = [f"Run {run.run_id}: {'succeeded' if run.success else 'FAILED'} in {seconds:.1f} s"]
+    if "ingestion" in counts:
+        c = counts["ingestion"]
+        lines.append(f"  ingestion   {c.get('landed', 0)} rows landed, {c.get('loaded', 0)} loaded, "
+                     f"{c.get('quarantined', 0)} quarantined")
+    if "dbt" in counts:
+        c = counts["dbt"]
+        lines.append(f"  dbt         {c.get('models', 0)} models built, {c.get('tests_passed', 0)} of "
+                     f"{c.get('tests', 0)} tests passed")
+    if "quality" in counts:
+        c = counts["quality"]
+        lines.append(f"  quality     {c.get('passed', 0)} of {c.get('evaluated', 0)} expectations passed")
+    if "monitoring" in counts:
+        lines.append(f"  monitoring  {counts['monitoring'].get('runs', 0)} runs in the ops tables")
+    lines.append(f"  notebooks   {run.folder}")
+    return "\n".join(lines)
+
+
+def _cmd_notebooks(args) -> int:
+    from lab import notebooks
+
+    for path in notebooks.refresh(args.names or None):
+        print(f"refreshed {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lab.datagen import DEFAULT_ROWS
+    from lab.pipeline import DEFAULT_RUN_DATE
+
+    parser = argparse.ArgumentParser(prog="lab", description="The Data Engineering Sandbox.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("setup", help="prepare the sandbox state (quick when it exists)")
+    p.add_argument("--force", action="store_true", help="prepare again even if ready")
+    p.add_argument("--history-days", type=int, default=7, help="days of order history to load")
+    p.set_defaults(func=_cmd_setup)
+
+    p = sub.add_parser("reset", help="delete the local state and saved runs")
+    p.add_argument("--yes", action="store_true", help="really delete")
+    p.set_defaults(func=_cmd_reset)
+
+    p = sub.add_parser("doctor", help="check every part of the sandbox and say how to fix it")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("datagen", help="land a generated batch of orders (or write it to a file)")
+    p.add_argument("--date", default=DEFAULT_RUN_DATE)
+    p.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    p.add_argument("--dirty", type=float, default=0.0, help="fraction of rows with defects")
+    p.add_argument("--out", help="write CSV here instead of landing it in the lake")
+    p.set_defaults(func=_cmd_datagen)
+
+    p = sub.add_parser("pipeline", help="run notebooks 01-04 as production steps with papermill")
+    p.add_argument("--date", default=DEFAULT_RUN_DATE, help="run date, YYYY-MM-DD")
+    p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows in the day's batch")
+    p.add_argument("--dirty", type=float, default=0.0, help="fraction of rows with defects")
+    p.add_argument("--run-id", help="run id (default: date and time)")
+    p.add_argument("--step", action="append", help="run only this step (repeatable)")
+    p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")
+    p.add_argument("names", nargs="*", help="notebook file names (default: all)")
+    p.set_defaults(func=_cmd_notebooks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""One settings object, read from the environment and `.env`.
+
+Names and paths live here and nowhere else. Values that differ between machines come from
+the environment or from `.env` at the repository root (the environment wins).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from dotenv import dotenv_values
+
+from lab.errors import ConfigError
+
+PROFILES = ("local", "stack")
+
+# Table and bucket names every part of the sandbox agrees on.
+RAW_ORDERS = "raw_orders"
+QUARANTINE_ORDERS = "quarantine_orders"
+RAW_CUSTOMERS = "raw_customers"
+OPS_SCHEMA = "ops"
+STEP_RUNS = f"{OPS_SCHEMA}.step_runs"
+ORDERS_PREFIX = "orders"
+
+# The numbered lessons that are also production steps, in pipeline order.
+PIPELINE_NOTEBOOKS = (
+    ("ingestion", "01_ingestion.ipynb"),
+    ("dbt", "02_dbt.ipynb"),
+    ("quality", "03_great_expectations.ipynb"),
+    ("monitoring", "04_monitoring.ipynb"),
+)
+
+
+def _find_root() -> Path:
+    """The repository root: LAB_ROOT, else the checkout this package lives in, else the cwd."""
+    if os.environ.get("LAB_ROOT"):
+        return Path(os.environ["LAB_ROOT"]).resolve()
+    here = Path(__file__).resolve().parents[1]
+    if (here / "dbt" / "dbt_project.yml").exists():
+        return here
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "dbt" / "dbt_project.yml").exists():
+            return folder
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that says where things are and how to reach them."""
+
+    profile: str
+    root: Path
+    home: Path
+    runs_dir: Path
+    gx_root: Path
+    raw_bucket: str = "raw"
+    artifacts_bucket: str = "artifacts"
+    warehouse_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    pushgateway_url: str | None = None
+    prometheus_url: str | None = None
+    loki_url: str | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.profile == "local"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file of the `local` profile."""
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def lake_root(self) -> Path:
+        """The folder that stands in for the object store on `local` (one subfolder a bucket)."""
+        return self.home / "lake"
+
+    @property
+    def dbt_dir(self) -> Path:
+        return self.root / "dbt"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.home / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.home / "dbt" / "logs"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def exercises_dir(self) -> Path:
+        return self.root / "exercises"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Prometheus text-format files written by every step (the `local` stand-in for a push)."""
+        return self.home / "metrics"
+
+    @property
+    def data_docs_index(self) -> Path:
+        return self.gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    def warehouse_dsn(self) -> dict[str, str]:
+        """The PostgreSQL warehouse URL split into parts (the `stack` profile)."""
+        if not self.warehouse_url:
+            raise ConfigError(
+                "WAREHOUSE_URL is not set; the `stack` profile needs it. Fix: set "
+                "WAREHOUSE_URL=postgresql://user:password@host:5432/warehouse in .env."
+            )
+        url = urlparse(self.warehouse_url)
+        if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
+            raise ConfigError(
+                f"WAREHOUSE_URL={self.warehouse_url!r} is not a PostgreSQL URL. Fix: use the form "
+                "postgresql://user:password@host:5432/warehouse."
+            )
+        return {
+            "host": url.hostname or "127.0.0.1",
+            "port": str(url.port or 5432),
+            "user": unquote(url.username or ""),
+            "password": unquote(url.password or ""),
+            "dbname": url.path.strip("/"),
+        }
+
+
+def get_settings() -> Settings:
+    """Read the settings now (cheap; re-read on every call so tests and notebooks see changes)."""
+    root = _find_root()
+    file_values = {k: v for k, v in dotenv_values(root / ".env").items() if v is not None}
+    env = {**file_values, **os.environ}
+
+    def get(name: str, default: str | None = None) -> str | None:
+        value = env.get(name)
+        return value if value not in (None, "") else default
+
+    profile = get("LAB_PROFILE", "local").strip().lower()
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"LAB_PROFILE={profile!r} is not a profile. Fix: set LAB_PROFILE to one of "
+            f"{', '.join(PROFILES)} (in the environment or .env)."
+        )
+    home = Path(get("LAB_HOME", str(root / ".state"))).expanduser().resolve()
+    return Settings(
+        profile=profile,
+        root=root,
+        home=home,
+        runs_dir=Path(get("LAB_RUNS_DIR", str(root / "runs"))).expanduser().resolve(),
+        gx_root=Path(get("LAB_GX_ROOT", str(root / "great_expectations"))).expanduser().resolve(),
+        raw_bucket=get("LAB_RAW_BUCKET", "raw"),
+        artifacts_bucket=get("LAB_ARTIFACTS_BUCKET", "artifacts"),
+        warehouse_url=get("WAREHOUSE_URL"),
+        s3_endpoint_url=get("S3_ENDPOINT_URL"),
+        s3_access_key=get("S3_ACCESS_KEY"),
+        s3_secret_key=get("S3_SECRET_KEY"),
+        s3_region=get("S3_REGION", "us-east-1"),
+        pushgateway_url=get("PUSHGATEWAY_URL"),
+        prometheus_url=get("PROMETHEUS_URL"),
+        loki_url=get("LOKI_URL"),
+        env=env,
+    )

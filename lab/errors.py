@@ -1,0 +1,41 @@
+"""Every error the sandbox raises on purpose.
+
+A message says what is wrong, shows the offending value, and says how to fix it.
+The CLI and the notebooks print the message, not a traceback.
+"""
+
+
+class LabError(Exception):
+    """Base class: a problem the learner can fix, described in one sentence."""
+
+
+class ConfigError(LabError):
+    """A setting in the environment or `.env` is missing or invalid."""
+
+
+class BatchFileError(LabError):
+    """A landed batch file is missing, empty or unreadable."""
+
+
+class WarehouseError(LabError):
+    """The warehouse cannot be reached or refused a statement."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the DuckDB file's write lock."""
+
+
+class LakeError(LabError):
+    """The object store cannot be reached or a bucket or object is missing."""
+
+
+class TransformError(LabError):
+    """dbt could not run, or a model or test failed."""
+
+
+class QualityGateError(LabError):
+    """A Great Expectations checkpoint failed: the data did not meet its suite."""
+
+
+class NotebookStepError(LabError):
+    """A pipeline notebook failed; the message names the notebook and the cell."""

@@ -1,0 +1,98 @@
+"""Object storage as one fsspec filesystem: a local folder on `local`, S3 on `stack`.
+
+Paths are always `<bucket>/<key>`, so the same code lands a file in `.state/lake/raw/...`
+or in `s3://raw/...`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import fsspec
+
+from lab.config import Settings, get_settings
+from lab.errors import LakeError
+
+
+@dataclass
+class Lake:
+    """A filesystem plus the knowledge of how to show a path to a person."""
+
+    fs: fsspec.AbstractFileSystem
+    scheme: str
+    location: str
+
+    def url(self, path: str) -> str:
+        """Where a path really lives: a file path on `local`, an s3:// URL on `stack`."""
+        if self.scheme == "file":
+            return f"{self.location}/{path}"
+        return f"s3://{path}"
+
+    def ensure_bucket(self, bucket: str) -> bool:
+        """Create the bucket if it is missing; True when it was created."""
+        try:
+            if self.fs.exists(bucket):
+                return False
+            self.fs.mkdir(bucket)
+        except (OSError, ValueError) as exc:
+            raise LakeError(
+                f"Cannot create the bucket {bucket!r} at {self.location}: {exc}. Fix: check that "
+                "the object store is running and that S3_ACCESS_KEY/S3_SECRET_KEY may create buckets."
+            ) from exc
+        return True
+
+    def write_bytes(self, path: str, data: bytes) -> str:
+        bucket = path.split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            raise LakeError(
+                f"The bucket {bucket!r} does not exist at {self.location}. Fix: run "
+                "`lab reset` (local) or the stack's bucket init job, or create it with "
+                "lake.ensure_bucket()."
+            )
+        self.fs.pipe_file(path, data)
+        return path
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return self.fs.cat_file(path)
+        except FileNotFoundError as exc:
+            raise LakeError(
+                f"No object at {self.url(path)}. Fix: land the batch first (notebook 01 or "
+                "`lab pipeline`), or check the date in the path."
+            ) from exc
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def list(self, prefix: str) -> list[str]:
+        """Every object below a prefix, sorted (empty when the prefix does not exist)."""
+        if not self.fs.exists(prefix):
+            return []
+        return sorted(self.fs.find(prefix))
+
+
+def get_lake(settings: Settings | None = None) -> Lake:
+    """The object store of the active profile."""
+    settings = settings or get_settings()
+    if settings.is_local:
+        from fsspec.implementations.dirfs import DirFileSystem
+        from fsspec.implementations.local import LocalFileSystem
+
+        settings.lake_root.mkdir(parents=True, exist_ok=True)
+        fs = DirFileSystem(path=str(settings.lake_root), fs=LocalFileSystem(auto_mkdir=True))
+        return Lake(fs=fs, scheme="file", location=str(settings.lake_root))
+    import s3fs
+
+    if not settings.s3_endpoint_url and not settings.s3_access_key:
+        raise LakeError(
+            "The `stack` profile needs an object store. Fix: set S3_ENDPOINT_URL, S3_ACCESS_KEY "
+            "and S3_SECRET_KEY in .env (see .env.example)."
+        )
+    fs = s3fs.S3FileSystem(
+        key=settings.s3_access_key,
+        secret=settings.s3_secret_key,
+        endpoint_url=settings.s3_endpoint_url,
+        client_kwargs={"region_name": settings.s3_region},
+        skip_instance_cache=True,
+    )
+    return Lake(fs=fs, scheme="s3", location=settings.s3_endpoint_url or "AWS S3")

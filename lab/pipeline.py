@@ -1,0 +1,165 @@
+"""Run the numbered lesson notebooks as production steps, with papermill.
+
+Each executed notebook is saved under `runs/<run-id>/`, also when it fails, so the failing
+cell and its traceback are one click away.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.config import PIPELINE_NOTEBOOKS, Settings, get_settings
+from lab.datagen import DEFAULT_ROWS, as_date
+from lab.errors import NotebookStepError
+
+DEFAULT_RUN_DATE = "2026-11-01"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id fit for a path: Airflow's `manual__2026-11-01T00:00:00+00:00` has `:` and `+`."""
+    cleaned = _UNSAFE.sub("_", run_id).strip("._")
+    if not cleaned:
+        raise ValueError(f"run id {run_id!r} has no usable characters")
+    return cleaned
+
+
+def new_run_id(run_date: dt.date) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{run_date.isoformat()}_{stamp}"
+
+
+@dataclass
+class NotebookRun:
+    step: str
+    notebook: str
+    output: Path
+    seconds: float
+    success: bool
+    error: str = ""
+
+
+@dataclass
+class PipelineRun:
+    run_id: str
+    run_date: dt.date
+    folder: Path
+    notebooks: list[NotebookRun] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return bool(self.notebooks) and all(n.success for n in self.notebooks)
+
+
+def notebook_parameters(run_date, run_id: str, rows: int, dirty: float, profile: str) -> dict:
+    """The parameters every pipeline notebook's `parameters` cell declares."""
+    return {
+        "run_date": as_date(run_date).isoformat(),
+        "run_id": run_id,
+        "rows": int(rows),
+        "dirty": float(dirty),
+        "profile": profile,
+    }
+
+
+def execute_notebook(
+    notebook: Path, output: Path, parameters: dict, cwd: Path, env: dict | None = None
+) -> None:
+    """Run one notebook with papermill; raise NotebookStepError naming the failing cell."""
+    import os
+
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+        )
+    except PapermillExecutionError as exc:
+        cell = _failing_cell(output, exc)
+        raise NotebookStepError(
+            f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip()}. "
+            f"The executed notebook with the traceback is saved at {output}."
+        ) from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _failing_cell(output: Path, exc) -> str:
+    """`[n]` in the executed notebook's numbering of code cells, with its first line of code."""
+    try:
+        cells = json.loads(output.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return f"#{exc.cell_index}"
+    for cell in cells:
+        outputs = cell.get("outputs", [])
+        if cell.get("cell_type") == "code" and any(o.get("output_type") == "error" for o in outputs):
+            first = next((ln for ln in "".join(cell["source"]).splitlines() if ln.strip()), "")
+            return f"[{cell.get('execution_count')}] `{first.strip()[:80]}`"
+    return f"#{exc.cell_index}"
+
+
+def run_pipeline(
+    run_date: dt.date | str = DEFAULT_RUN_DATE,
+    rows: int = DEFAULT_ROWS,
+    dirty: float = 0.0,
+    run_id: str | None = None,
+    steps: list[str] | None = None,
+    settings: Settings | None = None,
+    on_step: Callable[[NotebookRun], None] | None = None,
+) -> PipelineRun:
+    """Run notebooks 01-04 in order; stop at the first failure (its notebook is still saved)."""
+    settings = settings or get_settings()
+    run_date = as_date(run_date)
+    run_id = safe_run_id(run_id or new_run_id(run_date))
+    folder = settings.runs_dir / run_id
+    run = PipelineRun(run_id=run_id, run_date=run_date, folder=folder)
+    params = notebook_parameters(run_date, run_id, rows, dirty, settings.profile)
+    for step, name in PIPELINE_NOTEBOOKS:
+        if steps and step not in steps:
+            continue
+        output = folder / name
+        t0 = time.perf_counter()
+        try:
+            execute_notebook(settings.notebooks_dir / name, output, params, settings.notebooks_dir)
+        except NotebookStepError as exc:
+            result = NotebookRun(step, name, output, time.perf_counter() - t0, False, str(exc))
+            run.notebooks.append(result)
+            _record_failure(step, run_id, exc)
+            if on_step:
+                on_step(result)
+            break
+        result = NotebookRun(step, name, output, time.perf_counter() - t0, True)
+        run.notebooks.append(result)
+        if on_step:
+            on_step(result)
+    return run
+
+
+def _record_failure(step: str, run_id: str, exc: Exception) -> None:
+    """A notebook that died before recording its step still leaves a `failed` row."""
+    from lab import metrics
+
+    recorded = metrics.step_runs(run_id)
+    if not ((recorded["step"] == step) & (recorded["outcome"] != "running")).any():
+        metrics.start(step, run_id).fail(exc)

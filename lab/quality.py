@@ -1,0 +1,290 @@
+"""Great Expectations 1.x: the suites, the gate, and a summary a person can read.
+
+The suites are declared once, in `SUITES` below; `ensure_project()` writes them into the file
+context in `great_expectations/gx/` (committed), together with the data sources, validation
+definitions and one checkpoint per suite and profile. `run_gate()` runs the checkpoints.
+
+GX cannot query DuckDB (through duckdb-engine every metric comes back empty), so on `local`
+the tables are read from DuckDB into pandas DataFrames and validated there; on `stack` GX
+validates inside PostgreSQL, with the connection string substituted from WAREHOUSE_URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lab.config import RAW_CUSTOMERS, RAW_ORDERS, Settings, get_settings
+from lab.datagen import STATUSES, as_date
+from lab.errors import QualityGateError
+from lab.warehouse import get_warehouse
+
+# suite name -> (table it validates, [(expectation class, kwargs), ...])
+SUITES: dict[str, tuple[str, list[tuple[str, dict[str, Any]]]]] = {
+    "raw_customers": (
+        RAW_CUSTOMERS,
+        [
+            ("ExpectTableRowCountToBeBetween", {"min_value": 1}),
+            ("ExpectColumnValuesToNotBeNull", {"column": "id"}),
+            ("ExpectColumnValuesToBeUnique", {"column": "id"}),
+            ("ExpectColumnValuesToNotBeNull", {"column": "first_name"}),
+            ("ExpectColumnValuesToNotBeNull", {"column": "last_name"}),
+        ],
+    ),
+    "orders": (
+        RAW_ORDERS,
+        [
+            ("ExpectTableRowCountToBeBetween", {"min_value": 1}),
+            ("ExpectColumnValuesToBeUnique", {"column": "order_id"}),
+            ("ExpectColumnValuesToNotBeNull", {"column": "customer_id"}),
+            ("ExpectColumnValuesToBeBetween", {"column": "customer_id", "min_value": 1}),
+            ("ExpectColumnValuesToBeInSet", {"column": "status", "value_set": list(STATUSES)}),
+            ("ExpectColumnValuesToBeBetween", {"column": "amount", "min_value": 0, "max_value": 1000}),
+            ("ExpectColumnMeanToBeBetween", {"column": "amount", "min_value": 10, "max_value": 250}),
+        ],
+    ),
+}
+LOCAL_SOURCE = "warehouse_frames"
+STACK_SOURCE = "warehouse_sql"
+STACK_CONNECTION = "${GX_WAREHOUSE_URL}"  # substituted by GX from the environment at run time
+
+
+def _quiet() -> None:
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="great_expectations")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def _name(suite: str, settings: Settings) -> str:
+    return f"{suite}_{settings.profile}"
+
+
+def get_context(settings: Settings | None = None):
+    """The file context in `great_expectations/gx/`, with every object the sandbox needs."""
+    settings = settings or get_settings()
+    _quiet()
+    import great_expectations as gx
+
+    if not settings.is_local:
+        os.environ["GX_WAREHOUSE_URL"] = _sqlalchemy_url(settings)
+    context = gx.get_context(mode="file", project_root_dir=str(settings.gx_root))
+    return context
+
+
+def _sqlalchemy_url(settings: Settings) -> str:
+    d = settings.warehouse_dsn()
+    from urllib.parse import quote
+
+    auth = quote(d["user"]) + (f":{quote(d['password'])}" if d["password"] else "")
+    return f"postgresql+psycopg://{auth}@{d['host']}:{d['port']}/{d['dbname']}"
+
+
+def _expectations(suite: str) -> list:
+    import great_expectations.expectations as gxe
+
+    return [getattr(gxe, cls)(**kwargs) for cls, kwargs in SUITES[suite][1]]
+
+
+def ensure_project(settings: Settings | None = None, context=None):
+    """Create whatever the file context lacks for the active profile; keep suites as declared."""
+    settings = settings or get_settings()
+    context = context or get_context(settings)
+    import great_expectations as gx
+
+    if settings.is_local:
+        source = _get_or_none(context.data_sources.get, LOCAL_SOURCE) or (
+            context.data_sources.add_pandas(LOCAL_SOURCE)
+        )
+    else:
+        source = _get_or_none(context.data_sources.get, STACK_SOURCE) or (
+            context.data_sources.add_postgres(STACK_SOURCE, connection_string=STACK_CONNECTION)
+        )
+    for suite_name, (table, _) in SUITES.items():
+        suite = _get_or_none(context.suites.get, suite_name)
+        wanted = _expectations(suite_name)
+        if suite is None:
+            suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=wanted))
+        elif _signature(suite.expectations) != _signature(wanted):
+            context.suites.delete(suite_name)
+            suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=wanted))
+        asset = _get_or_none(source.get_asset, table)
+        if asset is None:
+            if settings.is_local:
+                asset = source.add_dataframe_asset(table)
+            else:
+                asset = source.add_table_asset(table, table_name=table)
+        batch = _batch_definition(asset, table, settings)
+        name = _name(suite_name, settings)
+        definition = _get_or_none(context.validation_definitions.get, name) or (
+            context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        )
+        if _get_or_none(context.checkpoints.get, name) is None:
+            context.checkpoints.add(
+                gx.Checkpoint(
+                    name=name,
+                    validation_definitions=[definition],
+                    actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                    result_format="SUMMARY",
+                )
+            )
+    return context
+
+
+def _batch_definition(asset, table: str, settings: Settings):
+    if settings.is_local:
+        name = "whole_frame"
+        found = _get_or_none(asset.get_batch_definition, name)
+        return found or asset.add_batch_definition_whole_dataframe(name)
+    if table == RAW_ORDERS:
+        name = "daily_batch"
+        found = _get_or_none(asset.get_batch_definition, name)
+        return found or asset.add_batch_definition_daily(name, column="batch_date")
+    name = "whole_table"
+    found = _get_or_none(asset.get_batch_definition, name)
+    return found or asset.add_batch_definition_whole_table(name)
+
+
+def _signature(expectations) -> list[tuple[str, str]]:
+    return sorted(
+        (type(e).__name__, repr(sorted((k, v) for k, v in e.configuration.kwargs.items() if k != "batch_id")))
+        for e in expectations
+    )
+
+
+def _get_or_none(getter, name):
+    try:
+        return getter(name)
+    except Exception:  # GX raises several unrelated classes for "not found"
+        return None
+
+
+@dataclass
+class SuiteResult:
+    """One suite's outcome with one row an expectation."""
+
+    suite: str
+    success: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for r in self.rows if r["success"])
+
+    @property
+    def failed(self) -> int:
+        return len(self.rows) - self.passed
+
+
+@dataclass
+class GateResult:
+    """The quality gate: every suite's result, readable as a table."""
+
+    suites: list[SuiteResult]
+    batch_date: dt.date | None = None
+
+    @property
+    def success(self) -> bool:
+        return all(s.success for s in self.suites)
+
+    @property
+    def passed(self) -> int:
+        return sum(s.passed for s in self.suites)
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.suites)
+
+    def table(self) -> pd.DataFrame:
+        """One row an expectation: suite, expectation, column, passed, unexpected count and examples."""
+        rows = [{"suite": s.suite, **r} for s in self.suites for r in s.rows]
+        return pd.DataFrame(
+            rows, columns=["suite", "expectation", "column", "success", "unexpected", "examples"]
+        )
+
+    def failures(self) -> pd.DataFrame:
+        table = self.table()
+        return table[~table["success"]].reset_index(drop=True)
+
+    def __str__(self) -> str:
+        verdict = "PASSED" if self.success else "FAILED"
+        return f"Quality gate {verdict}: {self.passed} expectations passed, {self.failed} failed"
+
+    def raise_on_failure(self) -> GateResult:
+        if self.success:
+            return self
+        failed = self.failures()
+        what = "; ".join(
+            f"{r.suite}: {r.expectation}({r.column or 'table'}) with {r.unexpected} unexpected"
+            for r in failed.itertuples()
+        )
+        raise QualityGateError(
+            f"The quality gate failed: {what}. Fix: look at the failing rows "
+            "(gate.failures(), the Data Docs), correct the data upstream, and run the pipeline again."
+        )
+
+
+def _frame_for(table: str, batch_date: dt.date | None) -> pd.DataFrame:
+    warehouse = get_warehouse()
+    if table == RAW_ORDERS and batch_date is not None:
+        frame = warehouse.query(f"select * from {RAW_ORDERS} where batch_date = ?", [batch_date])
+    else:
+        frame = warehouse.query(f"select * from {table}")
+    for column in frame.columns:  # DuckDB decimals arrive as objects; GX wants numbers
+        if frame[column].dtype == object and frame[column].map(type).astype(str).str.contains("Decimal").any():
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
+def run_gate(
+    batch_date: dt.date | str | None = None,
+    suites: list[str] | None = None,
+    settings: Settings | None = None,
+) -> GateResult:
+    """Run each suite's checkpoint (orders: only the given day's batch) and collect the results."""
+    settings = settings or get_settings()
+    batch_date = as_date(batch_date) if batch_date is not None else None
+    context = ensure_project(settings)
+    results = []
+    for suite_name in suites or list(SUITES):
+        table = SUITES[suite_name][0]
+        checkpoint = context.checkpoints.get(_name(suite_name, settings))
+        if settings.is_local:
+            params = {"dataframe": _frame_for(table, batch_date)}
+        elif table == RAW_ORDERS and batch_date is not None:
+            params = {"year": batch_date.year, "month": batch_date.month, "day": batch_date.day}
+        else:
+            params = {}
+        outcome = checkpoint.run(batch_parameters=params)
+        results.append(_suite_result(suite_name, outcome))
+    return GateResult(suites=results, batch_date=batch_date)
+
+
+def _suite_result(suite_name: str, outcome) -> SuiteResult:
+    rows = []
+    for validation in outcome.run_results.values():
+        for r in validation.results:
+            config = r.expectation_config
+            result = r.result or {}
+            examples = result.get("partial_unexpected_list") or []
+            rows.append(
+                {
+                    "expectation": config.type,
+                    "column": config.kwargs.get("column", ""),
+                    "success": bool(r.success),
+                    "unexpected": int(result.get("unexpected_count") or 0),
+                    "examples": ", ".join(map(str, examples[:3])),
+                }
+            )
+    return SuiteResult(suite=suite_name, success=bool(outcome.success), rows=rows)
+
+
+def data_docs_path(settings: Settings | None = None) -> str:
+    """The Data Docs index page built by the last checkpoint run."""
+    settings = settings or get_settings()
+    return str(settings.data_docs_index)

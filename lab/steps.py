@@ -1,0 +1,84 @@
+"""The pipeline's steps as plain functions, each recording its run metrics.
+
+Notebooks 01-03 walk through these same calls one at a time; `simulate_history` and the
+benchmarks call them directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lab import ingest, metrics
+from lab.datagen import DEFAULT_ROWS, as_date
+from lab.errors import LabError
+
+
+def ingestion(run_date, rows: int = DEFAULT_ROWS, dirty: float = 0.0, run_id: str = "manual"):
+    """Land the day's batch in the lake and load it into the warehouse."""
+    step = metrics.start("ingestion", run_id)
+    try:
+        ingest.land_batch(run_date, rows=rows, dirty=dirty)
+        result = ingest.load_batch(run_date)
+    except LabError as exc:
+        step.fail(exc)
+        raise
+    step.finish(**result.counts())
+    return result
+
+
+def transformation(run_id: str = "manual", select: str | None = None):
+    """`dbt build`: seeds, staging views, marts and their tests."""
+    from lab import transform
+
+    step = metrics.start("dbt", run_id)
+    run = transform.build(select)
+    counts = transform_counts(run)
+    step.finish("success" if run.success else "failed", detail=str(run), **counts)
+    return run.raise_on_failure()
+
+
+def transform_counts(run) -> dict[str, int]:
+    """What a dbt run built and tested, as run-metric counts."""
+    return {
+        "models": run.count("model", "success"),
+        "tests": run.count("test"),
+        "tests_passed": run.count("test", "pass") + run.count("unit_test", "pass"),
+        "failed": len(run.failures),
+    }
+
+
+def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
+    """The Great Expectations gate on the day's orders and the customers."""
+    from lab import quality as q
+
+    step = metrics.start("quality", run_id)
+    gate = q.run_gate(run_date, suites=suites)
+    step.add_gate(gate)
+    step.finish(
+        "success" if gate.success else "failed",
+        detail=str(gate),
+        evaluated=gate.passed + gate.failed,
+        passed=gate.passed,
+        failed=gate.failed,
+    )
+    return gate
+
+
+def simulate_history(
+    end: dt.date | str, days: int = 7, dirty_days: tuple[int, ...] = (3,), rows: int = DEFAULT_ROWS
+) -> list[str]:
+    """Run the steps for the `days` days before `end`, to give the monitoring lesson a history.
+
+    `dirty_days` are offsets (0 = the oldest day) whose batches carry defects, so the
+    history shows quarantined rows and a failed quality gate.
+    """
+    end = as_date(end)
+    run_ids = []
+    for offset in range(days):
+        day = end - dt.timedelta(days=days - offset)
+        run_id = f"history_{day.isoformat()}"
+        ingestion(day, rows=rows, dirty=0.08 if offset in dirty_days else 0.0, run_id=run_id)
+        quality(day, run_id=run_id, suites=["orders"])
+        run_ids.append(run_id)
+    transformation(run_id=run_ids[-1])
+    return run_ids

@@ -1,0 +1,139 @@
+"""dbt through the in-process `dbtRunner` (a fraction of a second a call; the CLI costs ~4 s).
+
+dbt's own console output is silenced; each call returns a `DbtRun` whose `.table()` is what a
+learner wants to read: every node, its status and its message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lab.config import Settings, get_settings
+from lab.errors import TransformError
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The environment `dbt/profiles.yml` reads for the active profile."""
+    if settings.is_local:
+        settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        return {"DBT_TARGET": "duckdb", "LAB_WAREHOUSE_PATH": str(settings.warehouse_path)}
+    dsn = settings.warehouse_dsn()
+    return {
+        "DBT_TARGET": "postgres",
+        "WAREHOUSE_HOST": dsn["host"],
+        "WAREHOUSE_PORT": dsn["port"],
+        "WAREHOUSE_USER": dsn["user"],
+        "WAREHOUSE_PASSWORD": dsn["password"],
+        "WAREHOUSE_DB": dsn["dbname"],
+    }
+
+
+@dataclass
+class DbtRun:
+    """The outcome of one dbt command."""
+
+    command: list[str]
+    success: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def table(self) -> pd.DataFrame:
+        """One row a node: resource type, name, status, and dbt's message."""
+        return pd.DataFrame(self.rows, columns=["resource", "name", "status", "message"])
+
+    def count(self, resource: str | None = None, status: str | None = None) -> int:
+        return sum(
+            1
+            for r in self.rows
+            if (resource is None or r["resource"] == resource)
+            and (status is None or r["status"] == status)
+        )
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        table = self.table()
+        return table[~table["status"].isin(["success", "pass"])].reset_index(drop=True)
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"dbt {' '.join(self.command)}: {self.error}"
+        statuses = self.table()["status"].value_counts().to_dict()
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+        return f"dbt {' '.join(self.command)}: {'OK' if self.success else 'FAILED'} ({parts})"
+
+    def raise_on_failure(self) -> DbtRun:
+        """Raise a TransformError naming what failed; return self when all is well."""
+        if self.success:
+            return self
+        if self.error:
+            raise TransformError(f"dbt {' '.join(self.command)} could not run: {self.error}")
+        failed = self.failures
+        names = ", ".join(f"{r.resource} {r.name} ({r.status})" for r in failed.itertuples())
+        raise TransformError(
+            f"dbt {' '.join(self.command)} failed: {names}. Fix: read the messages with "
+            "run.failures, correct the model or the data, and run it again."
+        )
+
+
+def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
+    """Run one dbt command in-process, e.g. `dbt("build", "--select", "staging")`."""
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    os.environ.update(dbt_env(settings))
+    command = list(args)
+    full = [
+        *command,
+        "--project-dir", str(settings.dbt_dir),
+        "--profiles-dir", str(settings.dbt_dir),
+        "--target-path", str(settings.dbt_target_dir),
+        "--log-path", str(settings.dbt_log_dir),
+        "--log-level", "none",
+    ]
+    result = dbtRunner().invoke(full)
+    run = DbtRun(command=command, success=bool(result.success))
+    if result.exception is not None:
+        run.error = _first_line(result.exception)
+        run.success = False
+        return run
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        run.rows.append(
+            {
+                "resource": str(node.resource_type),
+                "name": node.name,
+                "status": str(node_result.status),
+                "message": _first_line(node_result.message) if node_result.message else "",
+            }
+        )
+    if not run.success and not run.rows:
+        run.error = "dbt reported a failure without node results; see " + str(
+            settings.dbt_log_dir / "dbt.log"
+        )
+    return run
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def build(select: str | None = None, settings: Settings | None = None) -> DbtRun:
+    """`dbt build`: seeds, models, snapshots and tests, in dependency order."""
+    return dbt("build", *(["--select", select] if select else []), settings=settings)
+
+
+def seed(settings: Settings | None = None) -> DbtRun:
+    return dbt("seed", settings=settings)
+
+
+def run(select: str | None = None, settings: Settings | None = None) -> DbtRun:
+    return dbt("run", *(["--select", select] if select else []), settings=settings)
+
+
+def test(select: str | None = None, settings: Settings | None = None) -> DbtRun:
+    return dbt("test", *(["--select", select] if select else []), settings=settings)

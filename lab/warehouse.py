@@ -1,0 +1,204 @@
+"""The warehouse: DuckDB on `local`, PostgreSQL on `stack`, behind one small interface.
+
+Connections are short-lived: every call opens, works and closes, so no notebook cell, Airflow
+task or dbt run is ever locked out by a connection somebody forgot to close. SQL written for
+the warehouse uses `?` placeholders; the PostgreSQL side translates them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from lab.config import Settings, get_settings
+from lab.errors import WarehouseError, WarehouseLockedError
+
+LOCK_WAIT_SECONDS = 30.0
+
+
+class Warehouse:
+    """What every part of the sandbox needs from a warehouse."""
+
+    dialect: str = ""
+    default_schema: str = ""
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Run a query and return its rows as a DataFrame."""
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run one or more statements that return nothing."""
+        raise NotImplementedError
+
+    def insert_dataframe(self, table: str, frame: pd.DataFrame) -> int:
+        """Bulk-append a DataFrame to an existing table (columns matched by name)."""
+        raise NotImplementedError
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        frame = self.query(sql, params)
+        return None if frame.empty else frame.iat[0, 0]
+
+    def table_exists(self, name: str) -> bool:
+        schema, _, table = name.rpartition(".")
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables "
+                "where table_schema = ? and table_name = ?",
+                [schema or self.default_schema, table],
+            )
+        )
+
+    def tables(self) -> pd.DataFrame:
+        """Every table and view, with its kind and row count, for a quick look around."""
+        frame = self.query(
+            "select table_schema as schema, table_name as name, table_type as kind "
+            "from information_schema.tables "
+            "where table_schema not in ('information_schema', 'pg_catalog') "
+            "order by 1, 2"
+        )
+        frame["kind"] = frame["kind"].map({"BASE TABLE": "table", "VIEW": "view"}).fillna("table")
+        frame["rows"] = [
+            int(self.scalar(f'select count(*) from "{s}"."{n}"'))
+            for s, n in zip(frame["schema"], frame["name"], strict=True)
+        ]
+        return frame
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB file. One writer at a time: a busy file is waited for, then reported."""
+
+    dialect = "duckdb"
+    default_schema = "main"
+
+    def __init__(self, path, lock_wait: float = LOCK_WAIT_SECONDS):
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.lock_wait = lock_wait
+
+    def describe(self) -> str:
+        return f"DuckDB file {self.path}"
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_wait
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise WarehouseError(
+                        f"Cannot open the warehouse file {self.path}: {exc}. Fix: check the path "
+                        "and its permissions, or run `lab reset` to start from a fresh file."
+                    ) from exc
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"The warehouse file {self.path} is locked by another process "
+                        f"(waited {self.lock_wait:.0f} s). Fix: let the running pipeline or "
+                        "Airflow task finish, or stop the process that holds it open."
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql, params=None):
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    def execute(self, sql, params=None):
+        with self.connect() as con:
+            con.execute(sql, params or [])
+
+    def insert_dataframe(self, table, frame):
+        if frame.empty:
+            return 0
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        with self.connect() as con:
+            con.register("incoming_frame", frame)
+            con.execute(f"insert into {table} ({columns}) select {columns} from incoming_frame")
+            con.unregister("incoming_frame")
+        return len(frame)
+
+
+class PostgresWarehouse(Warehouse):
+    """A PostgreSQL database; bulk loads go through COPY."""
+
+    dialect = "postgres"
+    default_schema = "public"
+
+    def __init__(self, dsn: dict[str, str]):
+        self.dsn = dsn
+
+    def describe(self) -> str:
+        d = self.dsn
+        return f"PostgreSQL {d['dbname']} at {d['host']}:{d['port']} as {d['user']}"
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        import psycopg
+
+        try:
+            con = psycopg.connect(**self.dsn, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise WarehouseError(
+                f"Cannot reach the warehouse ({self.describe()}): {str(exc).strip()}. Fix: start "
+                "the stack with `make up`, or correct WAREHOUSE_URL in .env."
+            ) from exc
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def query(self, sql, params=None):
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(self._sql(sql), params or None)
+            if cur.description is None:
+                return pd.DataFrame()
+            columns = [c.name for c in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=columns)
+
+    def execute(self, sql, params=None):
+        with self.connect() as con, con.cursor() as cur:
+            if params:
+                cur.execute(self._sql(sql), params)
+            else:
+                cur.execute(sql)
+
+    def insert_dataframe(self, table, frame):
+        if frame.empty:
+            return 0
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        with self.connect() as con, con.cursor() as cur:
+            with cur.copy(f"copy {table} ({columns}) from stdin") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return len(frame)
+
+
+def get_warehouse(settings: Settings | None = None) -> Warehouse:
+    """The warehouse of the active profile."""
+    settings = settings or get_settings()
+    if settings.is_local:
+        return DuckDBWarehouse(settings.warehouse_path)
+    return PostgresWarehouse(settings.warehouse_dsn())
