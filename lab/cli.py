@@ -26,8 +26,10 @@ def _cmd_reset(args) -> int:
 
     settings = get_settings()
     if not args.yes:
-        print(f"This deletes {settings.home} and {settings.runs_dir}: the warehouse, the lake "
-              "folder and saved runs. Run `lab reset --yes` to go ahead.")
+        print(
+            f"This deletes {settings.home} and {settings.runs_dir}: the warehouse, the lake "
+            "folder and saved runs. Run `lab reset --yes` to go ahead."
+        )
         return 1
     sandbox.reset()
     print("Reset done. `lab setup` (or `make lab`) prepares a fresh sandbox.")
@@ -66,16 +68,27 @@ def _cmd_pipeline(args) -> int:
     if not sandbox.is_prepared(settings):
         sandbox.prepare()
     total = len([s for s, _ in PIPELINE_NOTEBOOKS if not args.step or s in args.step])
-    print(f"Pipeline for {args.date} ({settings.profile} profile, {args.rows} rows, dirty={args.dirty})")
+    print(
+        f"Pipeline for {args.date} ({settings.profile} profile, {args.rows} rows, dirty={args.dirty})"
+    )
     counter = iter(range(1, total + 1))
     t0 = time.perf_counter()
 
     def progress(nb) -> None:
         mark = "ok" if nb.success else "FAILED"
-        print(f"  [{next(counter)}/{total}] {nb.notebook:<28} {nb.seconds:5.1f} s  {mark}", flush=True)
+        print(
+            f"  [{next(counter)}/{total}] {nb.notebook:<28} {nb.seconds:5.1f} s  {mark}", flush=True
+        )
 
-    run = pipeline.run_pipeline(args.date, rows=args.rows, dirty=args.dirty, run_id=args.run_id,
-                                steps=args.step, settings=settings, on_step=progress)
+    run = pipeline.run_pipeline(
+        args.date,
+        rows=args.rows,
+        dirty=args.dirty,
+        run_id=args.run_id,
+        steps=args.step,
+        settings=settings,
+        on_step=progress,
+    )
     print()
     print(summary_text(run, time.perf_counter() - t0))
     if not run.success:
@@ -94,15 +107,21 @@ def summary_text(run, seconds: float) -> str:
     lines = [f"Run {run.run_id}: {'succeeded' if run.success else 'FAILED'} in {seconds:.1f} s"]
     if "ingestion" in counts:
         c = counts["ingestion"]
-        lines.append(f"  ingestion   {c.get('landed', 0)} rows landed, {c.get('loaded', 0)} loaded, "
-                     f"{c.get('quarantined', 0)} quarantined")
+        lines.append(
+            f"  ingestion   {c.get('landed', 0)} rows landed, {c.get('loaded', 0)} loaded, "
+            f"{c.get('quarantined', 0)} quarantined"
+        )
     if "dbt" in counts:
         c = counts["dbt"]
-        lines.append(f"  dbt         {c.get('models', 0)} models built, {c.get('tests_passed', 0)} of "
-                     f"{c.get('tests', 0)} tests passed")
+        lines.append(
+            f"  dbt         {c.get('models', 0)} models built, {c.get('tests_passed', 0)} of "
+            f"{c.get('tests', 0)} tests passed"
+        )
     if "quality" in counts:
         c = counts["quality"]
-        lines.append(f"  quality     {c.get('passed', 0)} of {c.get('evaluated', 0)} expectations passed")
+        lines.append(
+            f"  quality     {c.get('passed', 0)} of {c.get('evaluated', 0)} expectations passed"
+        )
     if "monitoring" in counts:
         lines.append(f"  monitoring  {counts['monitoring'].get('runs', 0)} runs in the ops tables")
     lines.append(f"  notebooks   {run.folder}")

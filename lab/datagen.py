@@ -37,7 +37,9 @@ DEFECTS = {
 
 def _check_args(rows: int, dirty: float) -> None:
     if not isinstance(rows, int | np.integer) or not 1 <= rows <= MAX_ROWS:
-        raise LabError(f"rows={rows!r} is out of range. Fix: choose a whole number from 1 to {MAX_ROWS}.")
+        raise LabError(
+            f"rows={rows!r} is out of range. Fix: choose a whole number from 1 to {MAX_ROWS}."
+        )
     if not 0.0 <= float(dirty) <= 1.0:
         raise LabError(f"dirty={dirty!r} is out of range. Fix: choose a fraction from 0.0 to 1.0.")
 
@@ -51,7 +53,9 @@ def as_date(value: dt.date | str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
-        raise LabError(f"{value!r} is not a date. Fix: use the ISO form YYYY-MM-DD, e.g. 2026-11-01.") from None
+        raise LabError(
+            f"{value!r} is not a date. Fix: use the ISO form YYYY-MM-DD, e.g. 2026-11-01."
+        ) from None
 
 
 def make_orders(
@@ -60,6 +64,11 @@ def make_orders(
     """One day's orders as the upstream system exports them: every value a string."""
     batch_date = as_date(batch_date)
     _check_args(rows, dirty)
+    if batch_date < _EPOCH:
+        raise LabError(
+            f"{batch_date} is before {_EPOCH}, the first day the generator knows. "
+            f"Fix: choose a date from {_EPOCH} on."
+        )
     day = (batch_date - _EPOCH).days
     rng = np.random.default_rng([seed, day])
     order_ids = day * 100_000 + np.arange(1, rows + 1)

@@ -88,7 +88,9 @@ class IngestResult:
 def batch_path(batch_date: dt.date | str, settings: Settings | None = None) -> str:
     """Where a day's batch lives in the lake: `raw/orders/date=YYYY-MM-DD/orders.csv`."""
     settings = settings or get_settings()
-    return f"{settings.raw_bucket}/{ORDERS_PREFIX}/date={as_date(batch_date).isoformat()}/orders.csv"
+    return (
+        f"{settings.raw_bucket}/{ORDERS_PREFIX}/date={as_date(batch_date).isoformat()}/orders.csv"
+    )
 
 
 def land_batch(
@@ -104,7 +106,7 @@ def land_batch(
     lake = lake or get_lake(settings)
     lake.ensure_bucket(settings.raw_bucket)
     if frame is None:
-        frame = make_orders(batch_date, **({"rows": rows} if rows else {}), dirty=dirty)
+        frame = make_orders(batch_date, **({"rows": rows} if rows is not None else {}), dirty=dirty)
     path = batch_path(batch_date, settings)
     lake.write_bytes(path, to_csv_bytes(frame))
     return path
@@ -219,8 +221,14 @@ def load_batch(
     source = lake.url(path)
     good = good.assign(batch_date=batch_date, source_file=source, loaded_at=now)
     bad = bad.assign(batch_date=batch_date, source_file=source, quarantined_at=now)
-    quarantine_columns = ["batch_date", "source_file", "line_number", *CSV_COLUMNS, "reason",
-                          "quarantined_at"]
+    quarantine_columns = [
+        "batch_date",
+        "source_file",
+        "line_number",
+        *CSV_COLUMNS,
+        "reason",
+        "quarantined_at",
+    ]
     warehouse.execute(f"delete from {RAW_ORDERS} where batch_date = ?", [batch_date])
     warehouse.execute(f"delete from {QUARANTINE_ORDERS} where batch_date = ?", [batch_date])
     loaded = warehouse.insert_dataframe(RAW_ORDERS, good)
@@ -255,3 +263,14 @@ def loaded_dates(warehouse: Warehouse | None = None) -> list[dt.date]:
         return []
     frame = warehouse.query(f"select distinct batch_date from {RAW_ORDERS} order by 1")
     return [as_date(d) for d in frame["batch_date"]]
+
+
+def quarantine_summary(warehouse: Warehouse | None = None) -> pd.DataFrame:
+    """Quarantined rows per batch date and reason, newest first: where the dirty days were."""
+    warehouse = warehouse or get_warehouse()
+    if not warehouse.table_exists(QUARANTINE_ORDERS):
+        return pd.DataFrame(columns=["batch_date", "reason", "rows"])
+    return warehouse.query(
+        f"select batch_date, reason, count(*) as rows from {QUARANTINE_ORDERS} "
+        "group by batch_date, reason order by batch_date desc, rows desc, reason"
+    )

@@ -92,7 +92,11 @@ def get_lake(settings: Settings | None = None) -> Lake:
         key=settings.s3_access_key,
         secret=settings.s3_secret_key,
         endpoint_url=settings.s3_endpoint_url,
-        client_kwargs={"region_name": settings.s3_region},
+        # us-east-1 is S3's default: naming it makes bucket creation send a location
+        # constraint that S3 (and moto) refuse.
+        client_kwargs={}
+        if settings.s3_region == "us-east-1"
+        else {"region_name": settings.s3_region},
         skip_instance_cache=True,
     )
     return Lake(fs=fs, scheme="s3", location=settings.s3_endpoint_url or "AWS S3")

@@ -69,6 +69,17 @@ class StepRun:
         for suite in gate.suites:
             self.suites[suite.suite] = (suite.success, suite.passed, suite.failed)
 
+    def finish_gate(self, gate) -> StepRun:
+        """Close a quality step from a GateResult: its outcome, counts and per-suite results."""
+        self.add_gate(gate)
+        return self.finish(
+            "success" if gate.success else "failed",
+            detail=str(gate),
+            evaluated=gate.passed + gate.failed,
+            passed=gate.passed,
+            failed=gate.failed,
+        )
+
     def fail(self, error: BaseException | str) -> StepRun:
         return self.finish("failed", detail=str(error).splitlines()[0][:500])
 
@@ -129,7 +140,7 @@ def record(run: StepRun, settings: Settings | None = None) -> None:
     text = prometheus_text(run)
     settings.metrics_dir.mkdir(parents=True, exist_ok=True)
     (settings.metrics_dir / f"{run.step}.prom").write_text(text)
-    if settings.pushgateway_url:
+    if settings.pushgateway_url and not settings.is_local:
         push(run, settings.pushgateway_url)
 
 
@@ -140,24 +151,46 @@ def _registry(run: StepRun):
     labels = ["step"]
     ok = run.outcome == "success"
     finished = (run.finished_at or _now()).replace(tzinfo=dt.UTC).timestamp()
-    Gauge("lab_step_duration_seconds", "Wall time of the step's last run", labels,
-          registry=registry).labels(run.step).set(run.duration_s)
-    Gauge("lab_step_success", "1 when the step's last run succeeded, else 0", labels,
-          registry=registry).labels(run.step).set(1 if ok else 0)
-    Gauge("lab_step_last_run_timestamp_seconds", "When the step last finished", labels,
-          registry=registry).labels(run.step).set(finished)
+    Gauge(
+        "lab_step_duration_seconds", "Wall time of the step's last run", labels, registry=registry
+    ).labels(run.step).set(run.duration_s)
+    Gauge(
+        "lab_step_success",
+        "1 when the step's last run succeeded, else 0",
+        labels,
+        registry=registry,
+    ).labels(run.step).set(1 if ok else 0)
+    Gauge(
+        "lab_step_last_run_timestamp_seconds",
+        "When the step last finished",
+        labels,
+        registry=registry,
+    ).labels(run.step).set(finished)
     if ok:
-        Gauge("lab_step_last_success_timestamp_seconds", "When the step last succeeded",
-              labels, registry=registry).labels(run.step).set(finished)
-    rows = Gauge("lab_step_rows", "Rows or items the step's last run handled, by kind",
-                 ["step", "kind"], registry=registry)
+        Gauge(
+            "lab_step_last_success_timestamp_seconds",
+            "When the step last succeeded",
+            labels,
+            registry=registry,
+        ).labels(run.step).set(finished)
+    rows = Gauge(
+        "lab_step_rows",
+        "Rows or items the step's last run handled, by kind",
+        ["step", "kind"],
+        registry=registry,
+    )
     for kind, value in sorted(run.counts.items()):
         rows.labels(run.step, kind).set(value)
     if run.suites:
-        gate = Gauge("lab_quality_gate_success", "1 when the suite passed", ["suite"],
-                     registry=registry)
-        expectations = Gauge("lab_quality_expectations", "Expectations by outcome",
-                             ["suite", "outcome"], registry=registry)
+        gate = Gauge(
+            "lab_quality_gate_success", "1 when the suite passed", ["suite"], registry=registry
+        )
+        expectations = Gauge(
+            "lab_quality_expectations",
+            "Expectations by outcome",
+            ["suite", "outcome"],
+            registry=registry,
+        )
         for suite, (success, passed, failed) in sorted(run.suites.items()):
             gate.labels(suite).set(1 if success else 0)
             expectations.labels(suite, "passed").set(passed)
@@ -173,15 +206,27 @@ def prometheus_text(run: StepRun) -> str:
 
 
 def push(run: StepRun, gateway: str) -> bool:
-    """Push the step's metrics to a Pushgateway; monitoring trouble never fails a step."""
-    from prometheus_client import push_to_gateway
+    """Push the step's metrics to a Pushgateway; monitoring trouble never fails a step.
+
+    `pushadd` keeps the metrics this push does not carry, so a failed run leaves the step's
+    last-success time in place for the staleness alert.
+    """
+    from prometheus_client import pushadd_to_gateway
 
     try:
-        push_to_gateway(gateway, job=PUSH_JOB, grouping_key={"step": run.step},
-                        registry=_registry(run), timeout=5)
+        pushadd_to_gateway(
+            gateway,
+            job=PUSH_JOB,
+            grouping_key={"step": run.step},
+            registry=_registry(run),
+            timeout=5,
+        )
     except OSError as exc:
-        warnings.warn(f"Could not push metrics to {gateway}: {exc}. The run is still recorded "
-                      f"in {STEP_RUNS}.", stacklevel=2)
+        warnings.warn(
+            f"Could not push metrics to {gateway}: {exc}. The run is still recorded "
+            f"in {STEP_RUNS}.",
+            stacklevel=2,
+        )
         return False
     return True
 

@@ -90,11 +90,13 @@ def execute_notebook(
             progress_bar=False,
             log_output=False,
             request_save_on_cell_execute=False,
+            # the kernel's own startup warnings are noise in a pipeline's output
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         cell = _failing_cell(output, exc)
         raise NotebookStepError(
-            f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip()}. "
+            f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip().rstrip('.')}. "
             f"The executed notebook with the traceback is saved at {output}."
         ) from None
     finally:
@@ -113,7 +115,9 @@ def _failing_cell(output: Path, exc) -> str:
         return f"#{exc.cell_index}"
     for cell in cells:
         outputs = cell.get("outputs", [])
-        if cell.get("cell_type") == "code" and any(o.get("output_type") == "error" for o in outputs):
+        if cell.get("cell_type") == "code" and any(
+            o.get("output_type") == "error" for o in outputs
+        ):
             first = next((ln for ln in "".join(cell["source"]).splitlines() if ln.strip()), "")
             return f"[{cell.get('execution_count')}] `{first.strip()[:80]}`"
     return f"#{exc.cell_index}"

@@ -45,8 +45,14 @@ SUITES: dict[str, tuple[str, list[tuple[str, dict[str, Any]]]]] = {
             ("ExpectColumnValuesToNotBeNull", {"column": "customer_id"}),
             ("ExpectColumnValuesToBeBetween", {"column": "customer_id", "min_value": 1}),
             ("ExpectColumnValuesToBeInSet", {"column": "status", "value_set": list(STATUSES)}),
-            ("ExpectColumnValuesToBeBetween", {"column": "amount", "min_value": 0, "max_value": 1000}),
-            ("ExpectColumnMeanToBeBetween", {"column": "amount", "min_value": 10, "max_value": 250}),
+            (
+                "ExpectColumnValuesToBeBetween",
+                {"column": "amount", "min_value": 0, "max_value": 1000},
+            ),
+            (
+                "ExpectColumnMeanToBeBetween",
+                {"column": "amount", "min_value": 10, "max_value": 250},
+            ),
         ],
     ),
 }
@@ -122,7 +128,9 @@ def ensure_project(settings: Settings | None = None, context=None):
         batch = _batch_definition(asset, table, settings)
         name = _name(suite_name, settings)
         definition = _get_or_none(context.validation_definitions.get, name) or (
-            context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+            context.validation_definitions.add(
+                gx.ValidationDefinition(name=name, data=batch, suite=suite)
+            )
         )
         if _get_or_none(context.checkpoints.get, name) is None:
             context.checkpoints.add(
@@ -152,7 +160,10 @@ def _batch_definition(asset, table: str, settings: Settings):
 
 def _signature(expectations) -> list[tuple[str, str]]:
     return sorted(
-        (type(e).__name__, repr(sorted((k, v) for k, v in e.configuration.kwargs.items() if k != "batch_id")))
+        (
+            type(e).__name__,
+            repr(sorted((k, v) for k, v in e.configuration.kwargs.items() if k != "batch_id")),
+        )
         for e in expectations
     )
 
@@ -236,7 +247,10 @@ def _frame_for(table: str, batch_date: dt.date | None) -> pd.DataFrame:
     else:
         frame = warehouse.query(f"select * from {table}")
     for column in frame.columns:  # DuckDB decimals arrive as objects; GX wants numbers
-        if frame[column].dtype == object and frame[column].map(type).astype(str).str.contains("Decimal").any():
+        if (
+            frame[column].dtype == object
+            and frame[column].map(type).astype(str).str.contains("Decimal").any()
+        ):
             frame[column] = frame[column].astype(float)
     return frame
 
@@ -266,21 +280,7 @@ def run_gate(
 
 
 def _suite_result(suite_name: str, outcome) -> SuiteResult:
-    rows = []
-    for validation in outcome.run_results.values():
-        for r in validation.results:
-            config = r.expectation_config
-            result = r.result or {}
-            examples = result.get("partial_unexpected_list") or []
-            rows.append(
-                {
-                    "expectation": config.type,
-                    "column": config.kwargs.get("column", ""),
-                    "success": bool(r.success),
-                    "unexpected": int(result.get("unexpected_count") or 0),
-                    "examples": ", ".join(map(str, examples[:3])),
-                }
-            )
+    rows = [_row(r) for validation in outcome.run_results.values() for r in validation.results]
     return SuiteResult(suite=suite_name, success=bool(outcome.success), rows=rows)
 
 
@@ -288,3 +288,51 @@ def data_docs_path(settings: Settings | None = None) -> str:
     """The Data Docs index page built by the last checkpoint run."""
     settings = settings or get_settings()
     return str(settings.data_docs_index)
+
+
+def suites_table() -> pd.DataFrame:
+    """The declared suites: one row an expectation, with its arguments."""
+    rows = []
+    for suite, (table, expectations) in SUITES.items():
+        for cls, kwargs in expectations:
+            args = {k: v for k, v in kwargs.items() if k != "column"}
+            rows.append(
+                {
+                    "suite": suite,
+                    "table": table,
+                    "expectation": cls,
+                    "column": kwargs.get("column", ""),
+                    "arguments": ", ".join(f"{k}={v}" for k, v in args.items()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def validate_frame(suite_name: str, frame: pd.DataFrame) -> GateResult:
+    """Validate any DataFrame against a declared suite, in a throwaway context (nothing saved)."""
+    _quiet()
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    asset = context.data_sources.add_pandas("scratch").add_dataframe_asset("frame")
+    batch = asset.add_batch_definition_whole_dataframe("whole_frame").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    suite = gx.ExpectationSuite(name=suite_name, expectations=_expectations(suite_name))
+    outcome = batch.validate(suite, result_format="SUMMARY")
+    rows = [_row(r) for r in outcome.results]
+    return GateResult(suites=[SuiteResult(suite_name, bool(outcome.success), rows)])
+
+
+def _row(r) -> dict[str, Any]:
+    config = r.expectation_config
+    result = r.result or {}
+    examples = result.get("partial_unexpected_list") or []
+    return {
+        "expectation": config.type,
+        "column": config.kwargs.get("column", ""),
+        "success": bool(r.success),
+        "unexpected": int(result.get("unexpected_count") or 0),
+        "examples": ", ".join(map(str, examples[:3])),
+    }

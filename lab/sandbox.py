@@ -45,7 +45,9 @@ def prepare(
     lake = get_lake(settings)
     for bucket in (settings.raw_bucket, settings.artifacts_bucket):
         lake.ensure_bucket(bucket)
-    say(f"  [1/3] buckets {settings.raw_bucket!r} and {settings.artifacts_bucket!r} ready at {lake.location}")
+    say(
+        f"  [1/3] buckets {settings.raw_bucket!r} and {settings.artifacts_bucket!r} ready at {lake.location}"
+    )
     from lab import transform
 
     transform.seed(settings).raise_on_failure()
@@ -87,8 +89,14 @@ def health(settings: Settings | None = None) -> pd.DataFrame:
         _check("warehouse", lambda: _warehouse_detail(settings)),
         _check("object storage", lambda: _lake_detail(settings)),
         _check("dbt project", lambda: _exists(settings.dbt_dir / "dbt_project.yml")),
-        _check("great expectations", lambda: _exists(settings.gx_root / "gx" / "great_expectations.yml")),
-        _check("notebooks", lambda: f"{len(list(settings.notebooks_dir.glob('[0-9][0-9]_*.ipynb')))} lessons"),
+        _check(
+            "great expectations",
+            lambda: _exists(settings.gx_root / "gx" / "great_expectations.yml"),
+        ),
+        _check(
+            "notebooks",
+            lambda: f"{len(list(settings.notebooks_dir.glob('[0-9][0-9]_*.ipynb')))} lessons",
+        ),
         _check("sandbox state", lambda: "prepared" if is_prepared(settings) else _missing_state()),
     ]
     return pd.DataFrame([c.__dict__ for c in checks]).set_index("part")
@@ -105,10 +113,12 @@ def _warehouse_detail(settings: Settings) -> str:
     from lab.warehouse import get_warehouse
 
     warehouse = get_warehouse(settings)
-    tables = int(warehouse.scalar(
-        "select count(*) from information_schema.tables where table_schema not in "
-        "('information_schema', 'pg_catalog')"
-    ))
+    tables = int(
+        warehouse.scalar(
+            "select count(*) from information_schema.tables where table_schema not in "
+            "('information_schema', 'pg_catalog')"
+        )
+    )
     return f"{warehouse.describe()}: {tables} tables and views"
 
 
@@ -122,8 +132,11 @@ def _lake_detail(settings: Settings) -> str:
 
 def _exists(path) -> str:
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing. Fix: restore it with `git checkout -- {path.name}`.")
-    return str(path.relative_to(get_settings().root))
+        raise FileNotFoundError(
+            f"{path} is missing. Fix: restore it with `git checkout -- {path.name}`."
+        )
+    root = get_settings().root
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _missing_state() -> str:

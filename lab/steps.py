@@ -32,19 +32,8 @@ def transformation(run_id: str = "manual", select: str | None = None):
 
     step = metrics.start("dbt", run_id)
     run = transform.build(select)
-    counts = transform_counts(run)
-    step.finish("success" if run.success else "failed", detail=str(run), **counts)
+    step.finish("success" if run.success else "failed", detail=str(run), **run.counts())
     return run.raise_on_failure()
-
-
-def transform_counts(run) -> dict[str, int]:
-    """What a dbt run built and tested, as run-metric counts."""
-    return {
-        "models": run.count("model", "success"),
-        "tests": run.count("test"),
-        "tests_passed": run.count("test", "pass") + run.count("unit_test", "pass"),
-        "failed": len(run.failures),
-    }
 
 
 def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
@@ -53,14 +42,7 @@ def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
 
     step = metrics.start("quality", run_id)
     gate = q.run_gate(run_date, suites=suites)
-    step.add_gate(gate)
-    step.finish(
-        "success" if gate.success else "failed",
-        detail=str(gate),
-        evaluated=gate.passed + gate.failed,
-        passed=gate.passed,
-        failed=gate.failed,
-    )
+    step.finish_gate(gate)
     return gate
 
 

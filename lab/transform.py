@@ -43,7 +43,9 @@ class DbtRun:
 
     def table(self) -> pd.DataFrame:
         """One row a node: resource type, name, status, and dbt's message."""
-        return pd.DataFrame(self.rows, columns=["resource", "name", "status", "message"])
+        order = {"seed": 0, "model": 1, "unit_test": 2, "test": 3}
+        rows = sorted(self.rows, key=lambda r: (order.get(r["resource"], 9), r["name"]))
+        return pd.DataFrame(rows, columns=["resource", "name", "status", "message"])
 
     def count(self, resource: str | None = None, status: str | None = None) -> int:
         return sum(
@@ -52,6 +54,15 @@ class DbtRun:
             if (resource is None or r["resource"] == resource)
             and (status is None or r["status"] == status)
         )
+
+    def counts(self) -> dict[str, int]:
+        """What the run built and tested, as run-metric counts."""
+        return {
+            "models": self.count("model", "success"),
+            "tests": self.count("test") + self.count("unit_test"),
+            "tests_passed": self.count("test", "pass") + self.count("unit_test", "pass"),
+            "failed": len(self.failures),
+        }
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -88,13 +99,21 @@ def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
     command = list(args)
     full = [
         *command,
-        "--project-dir", str(settings.dbt_dir),
-        "--profiles-dir", str(settings.dbt_dir),
-        "--target-path", str(settings.dbt_target_dir),
-        "--log-path", str(settings.dbt_log_dir),
-        "--log-level", "none",
+        "--project-dir",
+        str(settings.dbt_dir),
+        "--profiles-dir",
+        str(settings.dbt_dir),
+        "--target-path",
+        str(settings.dbt_target_dir),
+        "--log-path",
+        str(settings.dbt_log_dir),
+        "--log-level",
+        "none",
     ]
-    result = dbtRunner().invoke(full)
+    try:
+        result = dbtRunner().invoke(full)
+    finally:
+        _release_duckdb()
     run = DbtRun(command=command, success=bool(result.success))
     if result.exception is not None:
         run.error = _first_line(result.exception)
@@ -115,6 +134,22 @@ def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
             settings.dbt_log_dir / "dbt.log"
         )
     return run
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open in this process after a run.
+
+    Without this, the kernel that ran dbt holds the file's write lock until it exits, and every
+    other notebook, Airflow task or dbt run is locked out.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing to release
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def _first_line(value: object) -> str:

@@ -174,8 +174,7 @@ class PostgresWarehouse(Warehouse):
             cur.execute(self._sql(sql), params or None)
             if cur.description is None:
                 return pd.DataFrame()
-            columns = [c.name for c in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=columns)
+            return _typed_frame(cur.description, cur.fetchall())
 
     def execute(self, sql, params=None):
         with self.connect() as con, con.cursor() as cur:
@@ -194,6 +193,24 @@ class PostgresWarehouse(Warehouse):
                 for row in rows:
                     copy.write_row(row)
         return len(frame)
+
+
+_PG_INTEGERS = {"int2", "int4", "int8"}
+
+
+def _typed_frame(description, rows) -> pd.DataFrame:
+    """Rows to a DataFrame with DuckDB's types: integer columns stay integers even with NULLs."""
+    from psycopg.postgres import types
+
+    frame = pd.DataFrame(rows, columns=[c.name for c in description], dtype=object)
+    for column in description:
+        info = types.get(column.type_code)
+        if info is not None and info.name in _PG_INTEGERS:
+            series = frame[column.name]
+            frame[column.name] = (
+                series.astype("Int64") if series.isna().any() else series.astype("int64")
+            )
+    return frame.infer_objects()
 
 
 def get_warehouse(settings: Settings | None = None) -> Warehouse:
