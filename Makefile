@@ -6,8 +6,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PORT   ?= 8888
-# JupyterLab refuses to run as root unless told; a container or CI machine often is root.
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help env lab pipeline notebooks test lint setup reset doctor bench
 
@@ -21,12 +19,8 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-lab: env ## prepare the sandbox and open JupyterLab on 127.0.0.1:$(PORT)
-	$(BIN)/lab setup
-	@echo "Starting JupyterLab: open the URL with the token printed below."
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) $(JUPYTER_ARGS) \
-		--ServerApp.root_dir="$(CURDIR)" \
-		--LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb
+lab: env ## prepare the sandbox and open JupyterLab on 127.0.0.1:8888 (PORT=... to change)
+	$(BIN)/lab jupyter --port $(PORT) $(JUPYTER_ARGS)
 
 pipeline: env ## run lessons 01-04 as production steps (ARGS="--date 2026-11-05 --dirty 0.2")
 	$(BIN)/lab pipeline $(ARGS)
@@ -51,3 +45,29 @@ test: env lint ## run the whole test suite
 
 bench: env ## benchmarks (never part of `make test`)
 	$(BIN)/python bench/pipeline.py
+
+# ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
+COMPOSE ?= docker compose
+.PHONY: up down clean ps logs doctor-stack
+
+up: ## start the Docker Compose stack (cp .env.example .env first)
+	@test -f .env || { echo ".env is missing. Fix: cp .env.example .env, then read its comments."; exit 1; }
+	$(COMPOSE) up -d --build --wait
+
+down: ## stop the stack; data volumes stay
+	$(COMPOSE) --profile celery down --remove-orphans
+
+clean: ## stop the stack and DELETE its volumes (asks first)
+	@echo "This deletes every volume of the stack: warehouse, buckets, Airflow metadata, metrics, logs."
+	@echo "Your folders (notebooks/, dags/, ...) stay. Ctrl-C within 5 s to cancel."
+	@sleep 5
+	$(COMPOSE) --profile celery down --volumes --remove-orphans
+
+ps: ## list the stack's services with state and health
+	$(COMPOSE) ps --all
+
+logs: ## follow the stack's logs (SERVICE=airflow-scheduler for one)
+	$(COMPOSE) logs --follow --tail=200 $(SERVICE)
+
+doctor-stack: env ## check Docker, Compose, memory, disk, ports, .env and permissions before `make up`
+	$(BIN)/lab doctor --stack

@@ -1,4 +1,4 @@
-"""The `lab` command: setup, pipeline, doctor, datagen, reset, notebooks.
+"""The `lab` command: setup, pipeline, doctor (--stack), datagen, reset, notebooks.
 
 Errors the learner can fix are printed as one sentence (no traceback) with exit code 2.
 """
@@ -37,9 +37,9 @@ def _cmd_reset(args) -> int:
 
 
 def _cmd_doctor(args) -> int:
-    from lab import sandbox
+    from lab import doctor, sandbox
 
-    table = sandbox.health()
+    table = doctor.stack_checks() if args.stack else sandbox.health()
     width = max(map(len, table.index))
     for part, row in table.iterrows():
         print(f"{'ok ' if row.ok else 'FIX'}  {part:<{width}}  {row.detail}")
@@ -128,6 +128,41 @@ def summary_text(run, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) -> list[str]:
+    """The JupyterLab command `make lab` runs: local only, opening on the welcome lesson."""
+    import os
+
+    from lab.config import get_settings
+
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root_dir or get_settings().root}",
+        "--LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb",
+        # no pop-ups asking to fetch news or updates from the internet
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if os.geteuid() == 0:  # JupyterLab refuses root unless told; containers and CI often are
+        command.append("--allow-root")
+    return command + list(extra or [])
+
+
+def _cmd_jupyter(args) -> int:
+    import os
+
+    from lab import sandbox
+
+    sandbox.prepare()
+    command = jupyter_command(args.port, args.extra)
+    print("Starting JupyterLab: open the URL with the token printed below.", flush=True)
+    os.execv(command[0], command)
+    return 0  # pragma: no cover - execv does not return
+
+
 def _cmd_notebooks(args) -> int:
     from lab import notebooks
 
@@ -153,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_reset)
 
     p = sub.add_parser("doctor", help="check every part of the sandbox and say how to fix it")
+    p.add_argument(
+        "--stack",
+        action="store_true",
+        help="check this machine before `make up`: Docker, Compose, memory, disk, ports, .env",
+    )
     p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("datagen", help="land a generated batch of orders (or write it to a file)")
@@ -169,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="run id (default: date and time)")
     p.add_argument("--step", action="append", help="run only this step (repeatable)")
     p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser(
+        "jupyter", help="prepare the sandbox and start JupyterLab (what `make lab` runs)"
+    )
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="more JupyterLab options")
+    p.set_defaults(func=_cmd_jupyter)
 
     p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")
     p.add_argument("names", nargs="*", help="notebook file names (default: all)")

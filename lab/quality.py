@@ -108,6 +108,7 @@ def ensure_project(settings: Settings | None = None, context=None):
             context.data_sources.add_pandas(LOCAL_SOURCE)
         )
     else:
+        get_warehouse(settings).scalar("select 1")  # unreachable: one WarehouseError with the fix
         source = _get_or_none(context.data_sources.get, STACK_SOURCE) or (
             context.data_sources.add_postgres(STACK_SOURCE, connection_string=STACK_CONNECTION)
         )
@@ -152,10 +153,25 @@ def _batch_definition(asset, table: str, settings: Settings):
     if table == RAW_ORDERS:
         name = "daily_batch"
         found = _get_or_none(asset.get_batch_definition, name)
-        return found or asset.add_batch_definition_daily(name, column="batch_date")
+        return found or _add_daily(asset, name)
     name = "whole_table"
     found = _get_or_none(asset.get_batch_definition, name)
     return found or asset.add_batch_definition_whole_table(name)
+
+
+def _add_daily(asset, name: str):
+    """The daily batch definition on `batch_date`; GX reads one row to check the column is a date."""
+    from great_expectations.exceptions.exceptions import SqlAddBatchDefinitionError
+
+    try:
+        return asset.add_batch_definition_daily(name, column="batch_date")
+    except SqlAddBatchDefinitionError as exc:
+        raise QualityGateError(
+            f"Cannot create the daily batch definition on {RAW_ORDERS}.batch_date: {exc}. GX "
+            f"checks the column's type on a stored row, and {RAW_ORDERS} has none. Fix: load a "
+            "batch first (notebook 01 or `lab pipeline`), or restore the committed "
+            "great_expectations/gx/great_expectations.yml, which already defines it."
+        ) from None
 
 
 def _signature(expectations) -> list[tuple[str, str]]:

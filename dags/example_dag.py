@@ -1,0 +1,81 @@
+"""The flow of the original documentation: bucket, `dbt seed`, `dbt run`, then the GX checkpoint.
+
+Every task is a thin wrapper over a `lab.orchestration` function; heavy imports (dbt, GX,
+s3fs) happen inside the tasks, never when Airflow parses this file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
+
+from lab import orchestration
+
+# Deterministic failures (a failed dbt model, a failed validation) fail at once; a locked
+# warehouse file or anything unforeseen (network, a killed process) is retried with backoff.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(exception=list(orchestration.RETRY_ERRORS), action=RetryAction.RETRY),
+        RetryRule(
+            exception=list(orchestration.NO_RETRY_ERRORS),
+            action=RetryAction.FAIL,
+            reason="the data or the code is wrong: a retry would fail the same way",
+        ),
+    ]
+)
+WAREHOUSE_POOL = orchestration.pool_for()  # one slot on `local`: DuckDB has one writer
+
+
+@dag(
+    schedule="@daily",
+    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    catchup=False,
+    tags=["sandbox", "dbt", "great-expectations"],
+    default_args={
+        "owner": "sandbox",
+        "retries": 2,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=10),
+        "retry_policy": RETRY_POLICY,
+    },
+)
+def example_dag():
+    """
+    ### Example DAG: seed, transform, validate
+
+    The flow of the sandbox's original documentation, one task a step:
+
+    1. **ensure_buckets**: the object store's `raw` and `artifacts` buckets exist.
+    2. **dbt_seed**: `dbt seed` loads `raw_customers`.
+    3. **dbt_run**: `dbt run` builds the `stg_customers` view.
+    4. **validate_customers**: the Great Expectations checkpoint on `raw_customers`. Its
+       validation result is kept in `great_expectations/gx/uncommitted/validations` and, on the
+       `stack` profile, in the `artifacts` bucket under `validations/<run id>/`. A failed
+       validation fails the task and logs the failing expectations.
+
+    Tasks that use the warehouse share the `duckdb_writer` pool (one slot) on `local`.
+    Failures of the data or the code are not retried; anything else is, twice, with backoff.
+    """
+
+    @task
+    def ensure_buckets() -> list[str]:
+        return orchestration.ensure_buckets()
+
+    @task(pool=WAREHOUSE_POOL)
+    def dbt_seed() -> str:
+        return orchestration.dbt_seed()
+
+    @task(pool=WAREHOUSE_POOL)
+    def dbt_run() -> str:
+        return orchestration.dbt_run("stg_customers")
+
+    @task(pool=WAREHOUSE_POOL)
+    def validate_customers(run_id=None) -> dict:
+        return orchestration.validate_customers(run_id=run_id or "manual")
+
+    ensure_buckets() >> dbt_seed() >> dbt_run() >> validate_customers()
+
+
+example_dag()

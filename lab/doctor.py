@@ -1,0 +1,283 @@
+"""Checks before `make up`: can this machine run the stack? (`lab doctor --stack`)
+
+Each check returns `(ok, detail)`; when something is wrong, the detail says what and how to fix
+it. The numbers come from the files that decide them: ports and memory limits from
+docker-compose.yml, the required settings from .env.example.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dotenv import dotenv_values
+
+Check = tuple[bool, str]
+
+COMPOSE_MIN = (2, 14)
+DISK_NEEDED_GIB = 8.0  # images (about 8 GB, docs/stack.md); data comes on top
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?$")
+_MIB = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}
+
+
+def check_docker(docker: str | None = None, path: str | None = None) -> Check:
+    """The Docker CLI is installed and its daemon answers."""
+    docker = docker or shutil.which("docker", path=path)
+    if not docker:
+        return False, (
+            "Docker not found on PATH. Fix: install Docker Engine 24+ (Linux) or Docker Desktop "
+            "(macOS, Windows): https://docs.docker.com/get-docker/"
+        )
+    ok, out = _run([docker, "version", "--format", "{{.Server.Version}}"])
+    if not ok:
+        return False, (
+            f"Docker is installed ({docker}) but its daemon is not running or not reachable "
+            f"({_first_line(out)}). Fix: start it (`sudo systemctl start docker`, or open Docker "
+            "Desktop); on Linux add yourself to the docker group (`sudo usermod -aG docker $USER`, "
+            "then log in again)."
+        )
+    return True, f"Docker Engine {out.strip()} is running"
+
+
+def check_compose(docker: str | None = None, path: str | None = None) -> Check:
+    """The Compose v2 plugin (`docker compose`) is installed, version 2.14 or newer."""
+    docker = docker or shutil.which("docker", path=path)
+    wanted = ".".join(map(str, COMPOSE_MIN))
+    fix = (
+        "Fix: install the Compose plugin (Debian/Ubuntu: `sudo apt-get install "
+        "docker-compose-plugin` from Docker's repository; Docker Desktop includes it): "
+        "https://docs.docker.com/compose/install/linux/"
+    )
+    if not docker:
+        return False, f"Docker Compose v2 needs Docker, which is not installed. {fix}"
+    ok, out = _run([docker, "compose", "version", "--short"])
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out) if ok else None
+    if not found:
+        return False, f"Docker Compose v2 not found (`docker compose version` failed). {fix}"
+    version = (int(found.group(1)), int(found.group(2)))
+    if version < COMPOSE_MIN:
+        return False, f"Docker Compose {found.group(0)} is older than {wanted}. {fix}"
+    return True, f"Docker Compose {found.group(0)} (needs {wanted}+)"
+
+
+def check_memory(
+    compose_file: Path, env_file: Path, meminfo: Path = Path("/proc/meminfo")
+) -> Check:
+    """The memory limits of the services that start add up to what this machine can give."""
+    limits = memory_limits_mib(compose_file, active_profiles(env_file))
+    try:
+        info = _meminfo(meminfo)
+    except OSError:
+        return True, (
+            f"limits add up to {limits:,} MiB; cannot read {meminfo} (not Linux): give Docker "
+            "Desktop at least 6 GB (Settings > Resources)"
+        )
+    available, total = info["MemAvailable"], info["MemTotal"]
+    detail = f"limits add up to {limits:,} MiB; {available:,} MiB available of {total:,} MiB"
+    if available < limits / 2:  # an idle stack uses about half of its limits
+        return False, (
+            f"{detail}: too little for the stack. Fix: close other programs, give Docker more "
+            "memory (Docker Desktop: Settings > Resources), or leave COMPOSE_PROFILES empty."
+        )
+    if available < limits:
+        return True, f"{detail}: enough to start; close heavy programs before long pipeline runs"
+    return True, detail
+
+
+def check_disk(folder: Path, needed_gib: float = DISK_NEEDED_GIB) -> Check:
+    """Free disk space for the images and the data."""
+    free = shutil.disk_usage(folder).free / 2**30
+    if free < needed_gib:
+        return False, (
+            f"{free:.1f} GiB free on {folder}, the images need about {needed_gib:.0f} GiB. Fix: "
+            "free space (`docker system prune` removes unused images and build cache)."
+        )
+    return True, f"{free:.0f} GiB free on {folder}"
+
+
+def check_ports(compose_file: Path, env_file: Path, host: str = "127.0.0.1") -> Check:
+    """Every host port the stack publishes is free."""
+    ports = published_ports(compose_file, active_profiles(env_file))
+    busy = {port: service for port, service in ports.items() if not _port_free(host, port)}
+    if busy:
+        names = ", ".join(f"{port} ({service})" for port, service in sorted(busy.items()))
+        return False, (
+            f"port(s) in use on {host}: {names}. Fix: stop the program that holds each one "
+            "(`ss -ltnp` or `lsof -i :PORT` shows it; if it is this stack, `make ps`), or change "
+            'the left-hand number of that service\'s `ports:` in docker-compose.yml ("127.0.0.1:5433:5432").'
+        )
+    return True, f"{len(ports)} ports free: {', '.join(map(str, sorted(ports)))}"
+
+
+def check_env(env_file: Path, example_file: Path) -> Check:
+    """`.env` exists and defines every key of .env.example."""
+    if not env_file.exists():
+        return False, f"{env_file.name} is missing. Fix: `cp {example_file.name} {env_file.name}`."
+    wanted = dotenv_values(example_file, interpolate=False)
+    found = dotenv_values(env_file, interpolate=False)
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        return False, (
+            f"{env_file.name} lacks {', '.join(missing)}. Fix: copy those lines from "
+            f"{example_file.name} into {env_file.name}."
+        )
+    empty = [key for key in wanted if wanted[key] and not found[key]]
+    if empty:
+        return False, (
+            f"{env_file.name} leaves {', '.join(empty)} empty. Fix: give each the value from "
+            f"{example_file.name}."
+        )
+    return True, f"{env_file.name} defines all {len(wanted)} settings of {example_file.name}"
+
+
+def check_permissions(
+    root: Path, env_file: Path, compose_file: Path, uid: int | None = None
+) -> Check:
+    """Linux: the containers write the mounted folders as AIRFLOW_UID/NB_UID, which must be you."""
+    if sys.platform != "linux" and uid is None:
+        return True, "not needed here: Docker Desktop maps file ownership to your user"
+    uid = os.getuid() if uid is None else uid
+    if not env_file.exists():
+        return False, (
+            f"{env_file.name} is missing, so AIRFLOW_UID and NB_UID are unset. Fix: "
+            f"`cp .env.example {env_file.name}`, then set both to your `id -u` ({uid})."
+        )
+    values = dotenv_values(env_file)
+    wrong = {k: values.get(k) for k in ("AIRFLOW_UID", "NB_UID") if values.get(k) != str(uid)}
+    if wrong:
+        shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
+        return False, (
+            f"{shown} in {env_file.name}, but you are uid {uid} (`id -u`). Fix: "
+            f'`sed -i "s/^AIRFLOW_UID=.*/AIRFLOW_UID=$(id -u)/; s/^NB_UID=.*/NB_UID=$(id -u)/" '
+            f"{env_file.name}`, then `make down && make up`."
+        )
+    folders = mounted_folders(root, compose_file)
+    locked = [str(f.relative_to(root)) for f in folders if not os.access(f, os.W_OK | os.X_OK)]
+    if locked:
+        return False, (
+            f"not writable by uid {uid}: {', '.join(locked)}. Fix: "
+            f"`sudo chown -R $(id -u):$(id -g) {' '.join(locked)}`."
+        )
+    return True, f"uid {uid} in {env_file.name}; {len(folders)} mounted folders writable"
+
+
+def stack_checks(root: Path | None = None) -> pd.DataFrame:
+    """Every check before `make up`: one row a part, `ok` and the detail (with the fix)."""
+    from lab.config import get_settings
+
+    root = root or get_settings().root
+    compose, env, example = root / "docker-compose.yml", root / ".env", root / ".env.example"
+    checks = {
+        "docker": lambda: check_docker(),
+        "docker compose": lambda: check_compose(),
+        "memory": lambda: check_memory(compose, env),
+        "disk": lambda: check_disk(root),
+        "ports": lambda: check_ports(compose, env),
+        ".env": lambda: check_env(env, example),
+        "permissions": lambda: check_permissions(root, env, compose),
+    }
+    rows = []
+    for part, check in checks.items():
+        try:
+            ok, detail = check()
+        except Exception as exc:  # a check reports, it never raises
+            ok, detail = False, f"the check itself failed: {_first_line(str(exc))}"
+        rows.append({"part": part, "ok": ok, "detail": detail})
+    return pd.DataFrame(rows).set_index("part")
+
+
+# --- reading docker-compose.yml, .env and the machine ------------------------------------------
+
+
+def _services(compose_file: Path, profiles: set[str] | None) -> dict[str, dict[str, Any]]:
+    """The services that start with these Compose profiles (None: every service)."""
+    import yaml
+
+    services = yaml.safe_load(compose_file.read_text())["services"]
+    return {
+        name: spec
+        for name, spec in services.items()
+        if profiles is None or not spec.get("profiles") or set(spec["profiles"]) & profiles
+    }
+
+
+def active_profiles(env_file: Path) -> set[str]:
+    """COMPOSE_PROFILES from `.env` (empty: the default services only)."""
+    value = (dotenv_values(env_file).get("COMPOSE_PROFILES") if env_file.exists() else "") or ""
+    return {p.strip() for p in value.split(",") if p.strip()}
+
+
+def memory_limits_mib(compose_file: Path, profiles: set[str] = frozenset()) -> int:
+    """The sum of the services' memory limits, in MiB."""
+    total = 0.0
+    for spec in _services(compose_file, set(profiles)).values():
+        limit = spec.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+        found = _MEMORY.match(str(limit or "").strip())
+        if found:
+            total += float(found.group(1)) * _MIB[found.group(2).lower()]
+    return round(total)
+
+
+def published_ports(compose_file: Path, profiles: set[str] = frozenset()) -> dict[int, str]:
+    """Host port -> service, for every `ports:` entry ("127.0.0.1:5432:5432" or a mapping)."""
+    ports = {}
+    for name, spec in _services(compose_file, set(profiles)).items():
+        for entry in spec.get("ports") or []:
+            if isinstance(entry, dict):
+                host = entry.get("published")
+            else:
+                parts = str(entry).split(":")
+                host = parts[-2] if len(parts) >= 2 else None
+            if host:
+                ports[int(host)] = name
+    return ports
+
+
+def mounted_folders(root: Path, compose_file: Path) -> list[Path]:
+    """The repository folders the services bind-mount (`./notebooks:...`), that exist."""
+    folders = set()
+    for spec in _services(compose_file, None).values():
+        for volume in spec.get("volumes") or []:
+            source = volume.get("source", "") if isinstance(volume, dict) else volume.split(":")[0]
+            if source.startswith("./") and (root / source).is_dir():
+                folders.add((root / source).resolve())
+    return sorted(folders)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _meminfo(path: Path) -> dict[str, int]:
+    """/proc/meminfo in MiB."""
+    values = {}
+    for line in path.read_text().splitlines():
+        key, _, rest = line.partition(":")
+        values[key.strip()] = int(rest.split()[0]) // 1024
+    return values
+
+
+def _run(command: list[str]) -> tuple[bool, str]:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    return done.returncode == 0, (
+        done.stdout if done.returncode == 0 else done.stderr or done.stdout
+    )
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "no output")

@@ -1,0 +1,549 @@
+"""What the Airflow DAGs in `dags/` call, and the settings of a local Airflow (`make airflow`).
+
+The DAG files stay thin: they turn Airflow's run context into plain values and call the
+functions here, which call the rest of `lab`. This module never imports airflow (`lab` is
+used without it in notebooks and tests); it starts Airflow's command line as a process and
+talks to a running Airflow through its REST API.
+
+- run parameters: `run_date_for`, `step_parameters` (what every pipeline notebook receives)
+- artifacts: `executed_notebook`, `keep_artifact`, `notebook_link`, `run_notebook_step`
+- the example DAG's steps: `ensure_buckets`, `dbt_seed`, `dbt_run`, `validate_customers`
+- a local Airflow: `airflow_env`, `prepare_airflow_home`, `standalone` (`python -m lab.orchestration`)
+- a client for the REST API v2: `AirflowClient`
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Only light imports here: the DAG files import this module when Airflow parses them.
+from lab.config import PIPELINE_NOTEBOOKS, RAW_CUSTOMERS, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# The Airflow pool that serialises every task touching the DuckDB file on `local`
+# (one writer process at a time; a reader is refused while a writer holds the file).
+DUCKDB_POOL = "duckdb_writer"
+DUCKDB_POOL_DESCRIPTION = "One task at a time on the local DuckDB warehouse (one writer process)"
+DEFAULT_POOL = "default_pool"
+
+# Errors that mean "the data or the code is wrong": running the task again gives the same
+# result, so the DAGs fail them at once instead of retrying (dotted paths, resolved by Airflow).
+# A locked DuckDB file is the exception: another process will let go of it.
+RETRY_ERRORS = ("lab.errors.WarehouseLockedError",)
+NO_RETRY_ERRORS = (
+    "lab.errors.LabError",
+    "papermill.exceptions.PapermillExecutionError",
+)
+
+# The local Airflow of `make airflow`: one login, printed when it starts.
+AIRFLOW_USER = "admin"
+AIRFLOW_PASSWORD = "admin"
+AIRFLOW_PORT = 8080
+AIRFLOW_PARALLELISM = 4  # task slots; every notebook task starts a kernel (2 cores here)
+JUPYTER_URL = "http://127.0.0.1:8888"
+
+
+# --- run parameters ---------------------------------------------------------------------------
+
+
+def run_date_for(logical_date: dt.datetime | None, run_after: dt.datetime | None = None) -> dt.date:
+    """The day a run processes: its logical date.
+
+    Airflow 3 creates manual runs (UI, REST API, `airflow dags trigger`) without a logical
+    date unless one is given; those process the day they were triggered for (`run_after`),
+    else today (UTC).
+    """
+    from lab.datagen import as_date
+
+    for value in (logical_date, run_after):
+        if value is not None:
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value = value.astimezone(dt.UTC)
+            return as_date(value)
+    return dt.datetime.now(dt.UTC).date()
+
+
+def step_parameters(
+    *,
+    logical_date: dt.datetime | None,
+    run_after: dt.datetime | None,
+    run_id: str,
+    params: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """The parameters every pipeline notebook gets from an Airflow run.
+
+    run_date = the logical date (YYYY-MM-DD), run_id = the Airflow run id made safe for paths,
+    rows and dirty from the DAG run's params, profile from LAB_PROFILE.
+    """
+    from lab.datagen import DEFAULT_ROWS
+    from lab.pipeline import notebook_parameters, safe_run_id
+
+    settings = settings or get_settings()
+    params = params or {}
+    return notebook_parameters(
+        run_date_for(logical_date, run_after),
+        run_id=safe_run_id(run_id),
+        rows=int(params.get("rows", DEFAULT_ROWS)),
+        dirty=float(params.get("dirty", 0.0)),
+        profile=settings.profile,
+    )
+
+
+def pool_for(settings: Settings | None = None) -> str:
+    """The pool of tasks that use the warehouse: one slot on `local` (DuckDB), else the default."""
+    settings = settings or get_settings()
+    return DUCKDB_POOL if settings.is_local else DEFAULT_POOL
+
+
+def pipeline_tasks(settings: Settings | None = None) -> list[dict[str, str]]:
+    """The notebook pipeline's tasks in lesson order: task id, notebook and pool."""
+    pool = pool_for(settings)
+    return [
+        {"task_id": step, "notebook": notebook, "pool": pool}
+        for step, notebook in PIPELINE_NOTEBOOKS
+    ]
+
+
+# --- artifacts ------------------------------------------------------------------------------
+
+
+def executed_notebook(run_id: str, notebook: str, settings: Settings | None = None) -> Path:
+    """Where a run's executed notebook is saved: `runs/<safe run id>/<notebook>`."""
+    from lab.pipeline import safe_run_id
+
+    settings = settings or get_settings()
+    return settings.runs_dir / safe_run_id(run_id) / notebook
+
+
+def keep_artifact(path: Path, key: str, settings: Settings | None = None) -> str:
+    """Keep a file of a run where people look for it; return that place.
+
+    On `local` the file already is the artifact (under `runs/` or the GX project). On `stack`
+    it is copied to `<artifacts bucket>/<key>` as well, so it outlives the container.
+    """
+    settings = settings or get_settings()
+    if settings.is_local:
+        return str(path)
+    from lab.lake import get_lake
+
+    lake = get_lake(settings)
+    lake.ensure_bucket(settings.artifacts_bucket)
+    target = f"{settings.artifacts_bucket}/{key}"
+    lake.write_bytes(target, Path(path).read_bytes())
+    return lake.url(target)
+
+
+def notebook_link(path: Path, settings: Settings | None = None) -> str:
+    """A link that opens an executed notebook: JupyterLab when it lives in the project, else a file URL."""
+    settings = settings or get_settings()
+    path = Path(path)
+    if path.is_relative_to(settings.root):
+        base = settings.env.get("JUPYTER_URL") or JUPYTER_URL
+        return f"{base.rstrip('/')}/lab/tree/{path.relative_to(settings.root).as_posix()}"
+    return path.as_uri()
+
+
+@dataclass
+class NotebookStep:
+    """One executed pipeline notebook: where it was saved and kept."""
+
+    step: str
+    output: Path
+    kept_at: str
+    link: str
+
+
+def run_notebook_step(
+    step: str,
+    notebook: str,
+    parameters: dict[str, Any],
+    run_id: str,
+    settings: Settings | None = None,
+) -> NotebookStep:
+    """Execute one pipeline notebook with papermill, keep it, and say where (also when it fails).
+
+    A failing cell raises NotebookStepError naming the notebook and the cell; the executed
+    notebook with the traceback is saved (and, on `stack`, copied to the artifacts bucket) first.
+    """
+    from lab.errors import NotebookStepError
+    from lab.pipeline import _record_failure, execute_notebook, safe_run_id
+
+    settings = settings or get_settings()
+    output = executed_notebook(run_id, notebook, settings)
+    source = settings.notebooks_dir / notebook
+    key = f"runs/{safe_run_id(run_id)}/{notebook}"
+    try:
+        execute_notebook(source, output, parameters, cwd=settings.notebooks_dir)
+    except NotebookStepError as exc:
+        _record_failure(step, parameters["run_id"], exc)
+        raise
+    finally:
+        if output.exists():
+            kept = keep_artifact(output, key, settings)
+            log.info("Executed notebook of step %s: %s", step, kept)
+    return NotebookStep(step, output, kept, notebook_link(output, settings))
+
+
+# --- the example DAG's steps ------------------------------------------------------------------
+
+
+def ensure_buckets(settings: Settings | None = None) -> list[str]:
+    """Create the raw and artifacts buckets if missing; return the ones created."""
+    from lab.lake import get_lake
+
+    settings = settings or get_settings()
+    lake = get_lake(settings)
+    buckets = (settings.raw_bucket, settings.artifacts_bucket)
+    return [b for b in buckets if lake.ensure_bucket(b)]
+
+
+def dbt_seed(settings: Settings | None = None) -> str:
+    """`dbt seed` (raw_customers); raise TransformError naming what failed."""
+    from lab import transform
+
+    return str(transform.seed(settings).raise_on_failure())
+
+
+def dbt_run(select: str = "stg_customers", settings: Settings | None = None) -> str:
+    """`dbt run --select <select>` (the stg_customers view); raise TransformError on failure."""
+    from lab import transform
+
+    return str(transform.run(select, settings=settings).raise_on_failure())
+
+
+def validation_results(settings: Settings | None = None) -> set[Path]:
+    """The validation result files GX keeps in `gx/uncommitted/validations`."""
+    settings = settings or get_settings()
+    folder = settings.gx_root / "gx" / "uncommitted" / "validations"
+    return set(folder.rglob("*.json")) if folder.exists() else set()
+
+
+def validate_customers(run_id: str = "manual", settings: Settings | None = None) -> dict[str, Any]:
+    """The Great Expectations checkpoint on raw_customers, loudly.
+
+    GX keeps the validation result in `gx/uncommitted/validations`; it is kept as an artifact
+    under `validations/<run id>/` as well (on `stack`, in the artifacts bucket). A failed
+    validation logs the failing expectations and raises QualityGateError.
+    """
+    from lab import quality
+    from lab.pipeline import safe_run_id
+
+    settings = settings or get_settings()
+    before = validation_results(settings)
+    gate = quality.run_gate(suites=[RAW_CUSTOMERS], settings=settings)
+    folder = settings.gx_root / "gx" / "uncommitted" / "validations"
+    kept = [
+        keep_artifact(p, f"validations/{safe_run_id(run_id)}/{p.relative_to(folder)}", settings)
+        for p in sorted(validation_results(settings) - before)
+    ]
+    log.info("%s; validation results kept at: %s", gate, ", ".join(kept) or "(none written)")
+    if not gate.success:
+        log.error("Failing expectations:\n%s", gate.failures().to_string(index=False))
+    gate.raise_on_failure()
+    return {"passed": gate.passed, "failed": gate.failed, "results": kept}
+
+
+# --- the DAG files, as a lesson shows them (parsed, not imported) -----------------------------
+
+
+def dag_files(settings: Settings | None = None) -> list[dict[str, str]]:
+    """Every DAG file in `dags/`: its dag id, schedule, tags and the first line of its docs.
+
+    The files are parsed with `ast`, not imported, so this works without Airflow running
+    (and without importing it).
+    """
+    settings = settings or get_settings()
+    rows = []
+    for path in sorted((settings.root / "dags").glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            decorator = next(
+                (d for d in node.decorator_list if _decorator_name(d) == "dag"),
+                None,
+            )
+            if decorator is None:
+                continue
+            kwargs = {
+                k.arg: k.value for k in getattr(decorator, "keywords", []) if k.arg is not None
+            }
+            doc = (ast.get_docstring(node) or "").strip().splitlines()
+            rows.append(
+                {
+                    "file": path.relative_to(settings.root).as_posix(),
+                    "dag_id": node.name,
+                    "schedule": _literal(kwargs.get("schedule")),
+                    "tags": ", ".join(_literal_list(kwargs.get("tags"))),
+                    "about": doc[0].lstrip("# ").strip() if doc else "",
+                }
+            )
+    return rows
+
+
+def _decorator_name(node: ast.expr) -> str:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return target.id if isinstance(target, ast.Name) else ""
+
+
+def _literal(node: ast.expr | None) -> str:
+    if node is None:
+        return ""
+    try:
+        return str(ast.literal_eval(node))
+    except ValueError:
+        return ast.unparse(node)
+
+
+def _literal_list(node: ast.expr | None) -> list[str]:
+    try:
+        return [str(v) for v in ast.literal_eval(node)] if node is not None else []
+    except ValueError:
+        return [ast.unparse(node)]
+
+
+# --- a local Airflow --------------------------------------------------------------------------
+
+
+def airflow_home(settings: Settings | None = None) -> Path:
+    """AIRFLOW_HOME of `make airflow`: under the sandbox state (`.state/airflow`)."""
+    settings = settings or get_settings()
+    return settings.home / "airflow"
+
+
+def airflow_env(
+    home: Path,
+    *,
+    settings: Settings | None = None,
+    port: int = AIRFLOW_PORT,
+    executor: str = "LocalExecutor",
+    sql_alchemy_conn: str | None = None,
+    parallelism: int = AIRFLOW_PARALLELISM,
+) -> dict[str, str]:
+    """The environment of a local Airflow: metadata under `home`, `dags/` of this project.
+
+    SQLite metadata unless `sql_alchemy_conn` says otherwise, no example DAGs, few task slots
+    and one API worker (sized for 2 cores), the API on 127.0.0.1 only, and the simple auth
+    manager with one user whose password is in `home` (see `prepare_airflow_home`).
+    """
+    settings = settings or get_settings()
+    home = Path(home)
+    venv_bin = str(Path(sys.executable).parent)  # `airflow standalone` starts `airflow ...`
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.root / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+    }
+    if sql_alchemy_conn:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sql_alchemy_conn
+    return env
+
+
+def prepare_airflow_home(home: Path, password: str = AIRFLOW_PASSWORD) -> Path:
+    """Create AIRFLOW_HOME with a known password for the admin user (the simple auth manager
+    generates a random one otherwise); return the passwords file."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({AIRFLOW_USER: password}) + "\n")
+        passwords.chmod(0o600)
+    return passwords
+
+
+def airflow_command(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300):
+    """Run `airflow <args>` of this environment with `env` added; raise with its output on failure."""
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+    result = subprocess.run(
+        [airflow, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"`airflow {' '.join(args)}` failed with exit code {result.returncode}:\n"
+            f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def setup_metadata(env: dict[str, str]) -> None:
+    """Migrate the metadata database and create the DuckDB pool (both safe to repeat)."""
+    airflow_command("db", "migrate", env=env)
+    airflow_command("pools", "set", DUCKDB_POOL, "1", DUCKDB_POOL_DESCRIPTION, env=env)
+
+
+def standalone(port: int = AIRFLOW_PORT) -> None:  # pragma: no cover - runs until Ctrl-C
+    """`make airflow`: Airflow standalone on the `local` profile, with a predictable login."""
+    settings = get_settings()
+    home = airflow_home(settings)
+    prepare_airflow_home(home)
+    env = airflow_env(home, settings=settings, port=port)
+    print(f"Airflow home: {home} (SQLite metadata, DAGs from {settings.root / 'dags'})", flush=True)
+    print("Migrating the metadata database and creating the pool ...", flush=True)
+    setup_metadata(env)
+    print(
+        f"\n  Airflow UI and API: http://127.0.0.1:{port}\n"
+        f"  Login: {AIRFLOW_USER} / {json.loads((home / 'passwords.json').read_text())[AIRFLOW_USER]}\n"
+        "  DAGs start paused: switch one on, or press the trigger button. Ctrl-C stops Airflow.\n",
+        flush=True,
+    )
+    os.environ.update(env)
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+    os.execv(airflow, [airflow, "standalone"])
+
+
+# --- the REST API v2 ------------------------------------------------------------------------
+
+
+class AirflowClient:
+    """A small client for Airflow's REST API v2, as a script outside Airflow would use it.
+
+    It gets a JWT from `/auth/token` with a user's name and password, then sends it as a
+    bearer token.
+    """
+
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self._token: str | None = None
+
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if auth:
+            request.add_header("Authorization", f"Bearer {self.token()}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise RuntimeError(f"{method} {path} answered {exc.code}: {detail}") from None
+        return json.loads(payload) if payload else None
+
+    def token(self) -> str:
+        """A JWT for the user (POST /auth/token), fetched once."""
+        if self._token is None:
+            answer = self._request(
+                "POST",
+                "/auth/token",
+                {"username": self.username, "password": self.password},
+                auth=False,
+            )
+            self._token = answer["access_token"]
+        return self._token
+
+    def health(self) -> dict:
+        return self._request("GET", "/api/v2/monitor/health", auth=False)
+
+    def dag(self, dag_id: str) -> dict:
+        return self._request("GET", f"/api/v2/dags/{dag_id}")
+
+    def unpause(self, dag_id: str) -> dict:
+        return self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(
+        self,
+        dag_id: str,
+        logical_date: dt.datetime | None = None,
+        conf: dict | None = None,
+        run_id: str | None = None,
+    ) -> dict:
+        """POST a new DAG run; `logical_date` None makes a run without one (Airflow 3)."""
+        body: dict[str, Any] = {
+            "logical_date": logical_date.isoformat() if logical_date else None,
+            "conf": conf or {},
+        }
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict:
+        return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        answer = self._request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances"
+        )
+        return answer["task_instances"]
+
+    def links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        """A task instance's extra links, by name (e.g. "Executed notebook")."""
+        return self._request(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances/{task_id}/links",
+        )
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 300, poll: float = 2) -> dict:
+        """Poll a DAG run until it finishes (success or failed); raise TimeoutError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            if run["state"] in ("success", "failed"):
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"DAG run {dag_id}/{run_id} is still {run['state']!r} after {timeout:.0f} s"
+                )
+            time.sleep(poll)
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a thin command line
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lab.orchestration")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("standalone", help="Airflow standalone on the local profile")
+    run.add_argument("--port", type=int, default=AIRFLOW_PORT)
+    args = parser.parse_args(argv)
+    if args.command == "standalone":
+        standalone(port=args.port)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Shared fixtures: every test runs in its own sandbox state, never in the repository's.
+
+- `lab_env` (autouse): LAB_HOME, LAB_RUNS_DIR and a copy of the GX project in a tmp dir,
+  LAB_PROFILE=local, and no object-store, warehouse or Pushgateway settings.
+- `require_server`: skip when a server a test needs is absent; fail instead when CI=true.
+- `postgres_dsn`: a fresh database on the PostgreSQL server at 127.0.0.1:5432.
+- `s3_server`: a moto S3 server on a free local port.
+- `prepared_sandbox` / `sandbox_copy`: a sandbox after `lab.sandbox.prepare()`, built once a
+  module (the module's `PREPARED_HISTORY_DAYS` says how many days of history it needs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GX_SOURCE = REPO_ROOT / "great_expectations" / "gx"
+POSTGRES_SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+# Settings that would point a test at a real server or at another state. They are blanked,
+# not deleted: lab.config treats an empty variable as unset, and an empty variable in the
+# environment also masks the same key in a developer's `.env`.
+BLANKED_VARS = (
+    "LAB_ROOT",
+    "LAB_RAW_BUCKET",
+    "LAB_ARTIFACTS_BUCKET",
+    "WAREHOUSE_URL",
+    "S3_ENDPOINT_URL",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_REGION",
+    "PUSHGATEWAY_URL",
+    "PROMETHEUS_URL",
+    "LOKI_URL",
+    # Written into os.environ by lab.transform and lab.quality; pinned here so they are
+    # restored after every test.
+    "DBT_TARGET",
+    "LAB_WAREHOUSE_PATH",
+    "GX_WAREHOUSE_URL",
+)
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Where one isolated sandbox state lives."""
+
+    base: Path
+    home: Path
+    runs_dir: Path
+    gx_root: Path
+
+    def apply(self, mp: pytest.MonkeyPatch) -> None:
+        """Point lab.config at this state (profile local, no servers)."""
+        for name in BLANKED_VARS:
+            mp.setenv(name, "")
+        mp.setenv("LAB_PROFILE", "local")
+        mp.setenv("LAB_HOME", str(self.home))
+        mp.setenv("LAB_RUNS_DIR", str(self.runs_dir))
+        mp.setenv("LAB_GX_ROOT", str(self.gx_root))
+        mp.setenv("GX_ANALYTICS_ENABLED", "false")
+
+
+def make_lab_paths(base: Path) -> LabPaths:
+    """Create a state folder with a copy of the committed GX project (minus `uncommitted/`)."""
+    paths = LabPaths(
+        base=base,
+        home=base / "home",
+        runs_dir=base / "runs",
+        gx_root=base / "great_expectations",
+    )
+    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(GX_SOURCE, paths.gx_root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+    return paths
+
+
+@contextmanager
+def using(paths: LabPaths) -> Iterator[LabPaths]:
+    """Apply a state's environment for a block (for module-scoped fixtures)."""
+    with pytest.MonkeyPatch.context() as mp:
+        paths.apply(mp)
+        yield paths
+
+
+@pytest.fixture(scope="session")
+def use_state() -> Callable[[LabPaths], contextlib.AbstractContextManager[LabPaths]]:
+    """`with use_state(paths):` applies a state's environment inside module-scoped fixtures."""
+    return using
+
+
+@pytest.fixture(autouse=True)
+def lab_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LabPaths:
+    """Every test gets its own LAB_HOME, runs folder and GX project, on the `local` profile."""
+    paths = make_lab_paths(tmp_path / "lab")
+    paths.apply(monkeypatch)
+    return paths
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def require_server() -> Callable[[str, bool, str], None]:
+    """`require_server(name, reachable, reason)`: skip when absent; under CI=true, fail."""
+
+    def require(name: str, reachable: bool, reason: str) -> None:
+        if reachable:
+            return
+        message = f"{name} is not available: {reason}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: the server is required there)", pytrace=False)
+        pytest.skip(message)
+
+    return require
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for servers, or to be unreachable)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def _postgres_server(require_server) -> dict:
+    """Probe the PostgreSQL server once a session."""
+    import psycopg
+
+    try:
+        with psycopg.connect(**POSTGRES_SERVER, dbname="postgres", connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        require_server(
+            "PostgreSQL", False, f"no server at 127.0.0.1:5432 ({str(exc).strip().splitlines()[0]})"
+        )
+    return POSTGRES_SERVER
+
+
+@pytest.fixture
+def postgres_dsn(_postgres_server: dict) -> Iterator[str]:
+    """A fresh database `lab_test_<random>`; its URL; dropped (WITH (FORCE)) afterwards."""
+    import psycopg
+
+    name = f"lab_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
+            con.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_server(_moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A moto S3 server (empty for every test); yields its endpoint URL."""
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{_moto_server}/moto-api/reset", method="POST"), timeout=10
+    ).close()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return _moto_server
+
+
+@pytest.fixture
+def stack_lake(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The `stack` profile with its object store on the moto server; yields the endpoint."""
+    monkeypatch.setenv("LAB_PROFILE", "stack")
+    monkeypatch.setenv("S3_ENDPOINT_URL", s3_server)
+    monkeypatch.setenv("S3_ACCESS_KEY", "testing")
+    monkeypatch.setenv("S3_SECRET_KEY", "testing")
+    return s3_server
+
+
+@pytest.fixture
+def create_bucket(s3_server: str) -> Callable[[str], None]:
+    """Create a bucket on the moto server without lab.lake (for tests about something else)."""
+    import s3fs
+
+    def create(bucket: str) -> None:
+        fs = s3fs.S3FileSystem(
+            key="testing", secret="testing", endpoint_url=s3_server, skip_instance_cache=True
+        )
+        fs.mkdir(bucket)
+
+    return create
+
+
+# --- a prepared sandbox ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared_state(request: pytest.FixtureRequest, tmp_path_factory) -> LabPaths:
+    """`lab.sandbox.prepare()` once a module, for PREPARED_HISTORY_DAYS days (default 0)."""
+    from lab import sandbox
+
+    days = getattr(request.module, "PREPARED_HISTORY_DAYS", 0)
+    paths = make_lab_paths(tmp_path_factory.mktemp("prepared"))
+    with using(paths):
+        assert sandbox.prepare(history_days=days, say=lambda _: None), (
+            f"expected prepare() to prepare a fresh state in {paths.home}, it said it was ready"
+        )
+    return paths
+
+
+@pytest.fixture
+def prepared_sandbox(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch) -> LabPaths:
+    """The module's prepared sandbox, shared: for tests that only read it."""
+    prepared_state.apply(monkeypatch)
+    return prepared_state
+
+
+@pytest.fixture
+def sandbox_copy(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch, tmp_path) -> LabPaths:
+    """A private copy of the module's prepared sandbox: for tests that change it."""
+    base = tmp_path / "copy"
+    shutil.copytree(prepared_state.base, base)
+    paths = LabPaths(
+        base=base,
+        home=base / prepared_state.home.name,
+        runs_dir=base / prepared_state.runs_dir.name,
+        gx_root=base / prepared_state.gx_root.name,
+    )
+    paths.apply(monkeypatch)
+    return paths

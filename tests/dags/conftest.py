@@ -1,0 +1,41 @@
+"""Airflow in this pytest process: a throwaway AIRFLOW_HOME with SQLite metadata.
+
+Airflow reads its configuration when it is first imported, so the environment is set when
+this file is loaded (before any test imports airflow) and points at a temporary folder that
+is removed at the end of the session. `airflow_db` migrates the metadata database once a
+session (~10 s) and creates the `duckdb_writer` pool, as `make airflow` does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import orchestration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO_ROOT / "dags"
+DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lab-airflow-test-"))
+AIRFLOW_ENV = orchestration.airflow_env(_AIRFLOW_HOME)
+os.environ.update(AIRFLOW_ENV)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _airflow_home() -> Iterator[Path]:
+    """The session's AIRFLOW_HOME, removed afterwards."""
+    yield _AIRFLOW_HOME
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db(_airflow_home: Path) -> Path:
+    """A migrated SQLite metadata database with the `duckdb_writer` pool."""
+    orchestration.setup_metadata(AIRFLOW_ENV)
+    return _airflow_home

@@ -1,0 +1,308 @@
+"""lab.doctor: the checks before `make up`, each with real inputs (files, sockets, programs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab import doctor
+from lab.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+
+SMALL_COMPOSE = """
+services:
+  db:
+    image: postgres:17
+    ports: ["127.0.0.1:{port}:5432"]
+    volumes: ["./data:/var/lib/data"]
+    deploy: {{resources: {{limits: {{memory: 512M}}}}}}
+  web:
+    image: nginx:1
+    ports: [{{target: 80, published: "{web_port}", host_ip: 127.0.0.1}}]
+    deploy: {{resources: {{limits: {{memory: 1G}}}}}}
+  worker:
+    image: worker:1
+    profiles: ["celery"]
+    ports: ["127.0.0.1:5555:5555"]
+    deploy: {{resources: {{limits: {{memory: 256M}}}}}}
+"""
+
+
+def fake_docker(folder: Path, script: str) -> str:
+    """An executable `docker` that runs the given shell lines (stands in for the real CLI)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "docker"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def write_compose(tmp_path: Path, port: int = 15432, web_port: int = 18080) -> Path:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(SMALL_COMPOSE.format(port=port, web_port=web_port))
+    return path
+
+
+def meminfo(tmp_path: Path, available_mib: int, total_mib: int = 16384) -> Path:
+    path = tmp_path / "meminfo"
+    path.write_text(
+        f"MemTotal:       {total_mib * 1024} kB\n"
+        f"MemFree:        1024 kB\n"
+        f"MemAvailable:   {available_mib * 1024} kB\n"
+    )
+    return path
+
+
+# --- Docker and Compose ----------------------------------------------------------------------
+
+
+def test_docker_on_this_machine_is_reported_with_the_fix_when_absent_or_stopped():
+    ok, detail = doctor.check_docker()
+    if ok:
+        pytest.skip(f"a Docker daemon runs here: {detail}")
+    if shutil.which("docker") is None:
+        assert detail.startswith("Docker not found on PATH. Fix: install Docker"), detail
+    else:
+        assert "daemon is not running" in detail and "Fix: start it" in detail, detail
+
+
+def test_docker_missing_from_path_says_not_found_and_how_to_install(tmp_path):
+    ok, detail = doctor.check_docker(path=str(tmp_path))
+    assert (ok, detail.split(".")[0]) == (False, "Docker not found on PATH"), detail
+    assert "https://docs.docker.com/get-docker/" in detail
+
+
+def test_docker_without_a_daemon_says_daemon_not_running(tmp_path):
+    docker = fake_docker(
+        tmp_path,
+        "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+        "Is the docker daemon running?' >&2; exit 1",
+    )
+    ok, detail = doctor.check_docker(docker)
+    assert not ok
+    assert "daemon is not running" in detail, detail
+    assert "Cannot connect to the Docker daemon" in detail, detail
+    assert "sudo systemctl start docker" in detail, detail
+
+
+def test_docker_with_a_daemon_reports_its_version(tmp_path):
+    ok, detail = doctor.check_docker(fake_docker(tmp_path, "echo 28.2.2"))
+    assert (ok, detail) == (True, "Docker Engine 28.2.2 is running")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected_ok", "expected_start"),
+    [
+        ("echo v2.29.1", True, "Docker Compose 2.29.1 (needs 2.14+)"),
+        ("echo 2.14.0", True, "Docker Compose 2.14.0 (needs 2.14+)"),
+        ("echo 2.12.2", False, "Docker Compose 2.12.2 is older than 2.14. Fix:"),
+        (
+            "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1",
+            False,
+            "Docker Compose v2 not found (`docker compose version` failed). Fix:",
+        ),
+    ],
+)
+def test_compose_version_is_checked_against_2_14(tmp_path, answer, expected_ok, expected_start):
+    ok, detail = doctor.check_compose(fake_docker(tmp_path, answer))
+    assert ok == expected_ok, detail
+    assert detail.startswith(expected_start), f"expected {expected_start!r}..., got {detail!r}"
+
+
+def test_compose_without_docker_says_docker_is_needed(tmp_path):
+    ok, detail = doctor.check_compose(path=str(tmp_path))
+    assert not ok and "Docker, which is not installed" in detail, detail
+
+
+# --- memory and disk --------------------------------------------------------------------------
+
+
+def test_memory_limits_of_the_real_compose_file_match_docs_stack_md():
+    default = doctor.memory_limits_mib(COMPOSE)
+    celery = doctor.memory_limits_mib(COMPOSE, {"celery"})
+    docs = (REPO / "docs" / "stack.md").read_text()
+    assert f"**{default:,} MiB**" in docs and f"**{celery:,} MiB**" in docs, (default, celery)
+
+
+def test_memory_sums_only_the_services_of_the_active_profiles(tmp_path):
+    compose = write_compose(tmp_path)
+    assert doctor.memory_limits_mib(compose) == 512 + 1024
+    assert doctor.memory_limits_mib(compose, {"celery"}) == 512 + 1024 + 256
+
+
+@pytest.mark.parametrize(
+    ("available", "expected_ok", "expected_phrase"),
+    [
+        (4096, True, "limits add up to 1,536 MiB; 4,096 MiB available of 16,384 MiB"),
+        (1000, True, "enough to start; close heavy programs"),
+        (500, False, "too little for the stack. Fix: close other programs"),
+    ],
+)
+def test_memory_compares_the_limits_with_memavailable(
+    tmp_path, available, expected_ok, expected_phrase
+):
+    ok, detail = doctor.check_memory(
+        write_compose(tmp_path), tmp_path / ".env", meminfo(tmp_path, available)
+    )
+    assert ok == expected_ok, detail
+    assert expected_phrase in detail, detail
+
+
+def test_memory_counts_the_profiles_named_in_env(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("COMPOSE_PROFILES=celery\n")
+    ok, detail = doctor.check_memory(write_compose(tmp_path), env, meminfo(tmp_path, 4096))
+    assert "limits add up to 1,792 MiB" in detail, detail
+
+
+def test_memory_without_proc_meminfo_points_at_docker_desktop(tmp_path):
+    ok, detail = doctor.check_memory(write_compose(tmp_path), tmp_path / ".env", tmp_path / "none")
+    assert ok and "Docker Desktop at least 6 GB" in detail, detail
+
+
+def test_disk_reports_free_space_and_fails_below_the_need(tmp_path):
+    free_gib = shutil.disk_usage(tmp_path).free / 2**30
+    ok, detail = doctor.check_disk(tmp_path)
+    assert ok == (free_gib >= doctor.DISK_NEEDED_GIB), detail
+    ok, detail = doctor.check_disk(tmp_path, needed_gib=free_gib * 100)
+    assert not ok and "Fix: free space (`docker system prune`" in detail, detail
+
+
+# --- ports ------------------------------------------------------------------------------------
+
+
+def test_ports_are_read_from_the_real_compose_file():
+    ports = doctor.published_ports(COMPOSE)
+    expected = {8888, 8080, 9000, 9001, 3000, 9090, 9091, 3100, 5432}
+    assert expected <= set(ports), f"expected {sorted(expected)} in {sorted(ports)}"
+    assert 5555 not in ports, "flower (port 5555) only starts with the celery profile"
+    assert 5555 in doctor.published_ports(COMPOSE, {"celery"})
+
+
+def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path, free_port):
+    compose = write_compose(tmp_path, port=free_port, web_port=free_port + 1)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", free_port))
+        listener.listen()
+        ok, detail = doctor.check_ports(compose, tmp_path / ".env")
+    assert not ok
+    assert f"port(s) in use on 127.0.0.1: {free_port} (db). Fix: stop the program" in detail, detail
+    ok, detail = doctor.check_ports(compose, tmp_path / ".env")
+    assert ok, f"expected the port free once the socket closed: {detail}"
+    assert detail.startswith("2 ports free"), detail
+
+
+# --- .env and permissions ---------------------------------------------------------------------
+
+
+def test_missing_env_says_copy_the_example(tmp_path):
+    ok, detail = doctor.check_env(tmp_path / ".env", ENV_EXAMPLE)
+    assert (ok, detail) == (False, ".env is missing. Fix: `cp .env.example .env`.")
+
+
+def test_a_copy_of_env_example_is_complete(tmp_path):
+    env = tmp_path / ".env"
+    shutil.copy(ENV_EXAMPLE, env)
+    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    assert ok and detail.startswith(".env defines all "), detail
+
+
+def test_env_missing_keys_are_named(tmp_path):
+    env = tmp_path / ".env"
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    env.write_text(
+        "\n".join(ln for ln in lines if not ln.startswith(("LOKI_URL=", "JUPYTER_TOKEN=")))
+    )
+    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    assert not ok
+    assert detail.startswith(".env lacks LOKI_URL, JUPYTER_TOKEN. Fix: copy those lines"), detail
+
+
+def test_env_empty_values_are_named_but_compose_profiles_may_be_empty(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text(ENV_EXAMPLE.read_text().replace("JUPYTER_TOKEN=sandbox", "JUPYTER_TOKEN="))
+    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    assert (ok, detail.split(". Fix")[0]) == (False, ".env leaves JUPYTER_TOKEN empty"), detail
+
+
+def project(tmp_path: Path, uid: int) -> tuple[Path, Path, Path]:
+    root = tmp_path / "repo"
+    (root / "data").mkdir(parents=True)
+    compose = write_compose(root)
+    env = root / ".env"
+    env.write_text(f"AIRFLOW_UID={uid}\nNB_UID={uid}\nNB_GID=100\n")
+    return root, env, compose
+
+
+def test_permissions_ok_when_the_uids_are_yours_and_folders_writable(tmp_path):
+    root, env, compose = project(tmp_path, os.getuid())
+    ok, detail = doctor.check_permissions(root, env, compose, uid=os.getuid())
+    assert ok, detail
+    assert detail == f"uid {os.getuid()} in .env; 1 mounted folders writable"
+
+
+def test_permissions_name_the_uids_that_are_not_yours(tmp_path):
+    root, env, compose = project(tmp_path, 4242)
+    ok, detail = doctor.check_permissions(root, env, compose, uid=1000)
+    assert not ok
+    assert detail.startswith("AIRFLOW_UID=4242, NB_UID=4242 in .env, but you are uid 1000"), detail
+    assert "sed -i" in detail and "make down && make up" in detail
+
+
+@pytest.mark.skipif(os.getuid() == 0, reason="root may write any folder")
+def test_permissions_name_folders_you_cannot_write(tmp_path):
+    root, env, compose = project(tmp_path, os.getuid())
+    (root / "data").chmod(0o500)
+    try:
+        ok, detail = doctor.check_permissions(root, env, compose, uid=os.getuid())
+    finally:
+        (root / "data").chmod(0o700)
+    assert not ok and "not writable by uid" in detail and "data" in detail, detail
+
+
+def test_permissions_need_env_first(tmp_path):
+    ok, detail = doctor.check_permissions(tmp_path, tmp_path / ".env", COMPOSE, uid=1000)
+    assert not ok and detail.startswith(".env is missing, so AIRFLOW_UID and NB_UID"), detail
+
+
+def test_mounted_folders_of_the_real_compose_file():
+    names = {p.name for p in doctor.mounted_folders(REPO, COMPOSE)}
+    expected = {"notebooks", "exercises", "dbt", "great_expectations", "dags"}
+    assert expected <= names, f"expected {sorted(expected)} among {sorted(names)}"
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_stack_checks_give_one_row_a_part():
+    table = doctor.stack_checks(REPO)
+    expected = ["docker", "docker compose", "memory", "disk", "ports", ".env", "permissions"]
+    assert list(table.index) == expected
+    failed = table[~table["ok"]]
+    assert all("Fix:" in d for d in failed["detail"]), failed.to_dict()
+
+
+def test_lab_doctor_stack_prints_the_table_and_exits_1_on_problems(capsys):
+    code = main(["doctor", "--stack"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[1] == "docker", out
+    table = doctor.stack_checks(REPO)
+    assert code == (0 if table["ok"].all() else 1), out
+
+
+def test_lab_doctor_stack_runs_from_the_command_line():
+    lab = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "lab"
+    if not lab.exists():
+        pytest.skip(f"{lab} is not installed")
+    result = subprocess.run([str(lab), "doctor", "--stack"], capture_output=True, text=True)
+    assert result.returncode in (0, 1), result.stderr
+    assert "docker compose" in result.stdout, result.stdout

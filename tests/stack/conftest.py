@@ -1,0 +1,91 @@
+"""Fixtures for the stack configuration tests.
+
+There is no Docker engine where these tests run, so the stack is checked structurally and by the
+services' own checkers (promtool, a real Prometheus, PostgreSQL, moto). Helpers and paths live in
+stack_helpers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from dotenv import dotenv_values
+from stack_helpers import (
+    COMPOSE_FILE,
+    DASHBOARDS_DIR,
+    DATASOURCES_FILE,
+    ENV_EXAMPLE,
+    PrometheusServer,
+    free_port,
+    require_binary,
+    stop,
+    wait_for_http,
+)
+
+# ---------------------------------------------------------------------------------------------
+# The files under test
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="session")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="session")
+def env_example() -> dict[str, str | None]:
+    """.env.example as Compose and python-dotenv read it (`${NAME}` expanded)."""
+    return dict(dotenv_values(ENV_EXAMPLE, interpolate=True))
+
+
+@pytest.fixture(scope="session")
+def dashboards() -> dict[str, dict[str, Any]]:
+    paths = sorted(DASHBOARDS_DIR.glob("*.json"))
+    return {path.name: json.loads(path.read_text()) for path in paths}
+
+
+@pytest.fixture(scope="session")
+def datasources() -> list[dict[str, Any]]:
+    return yaml.safe_load(DATASOURCES_FILE.read_text())["datasources"]
+
+
+# ---------------------------------------------------------------------------------------------
+# A real Prometheus, to check that PromQL expressions parse
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """Debian's `prometheus` on 127.0.0.1 at a free port, with throwaway storage."""
+    binary = require_binary("prometheus")
+    folder = tmp_path_factory.mktemp("prometheus")
+    config = folder / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base_url}/-/ready", process)
+        yield PrometheusServer(base_url)
+    finally:
+        stop(process)

@@ -1,0 +1,114 @@
+"""Paths and helpers shared by the stack tests (imported by conftest.py and the test modules).
+
+A test that needs a binary skips when it is missing, except in CI (CI=true), where a missing
+binary is a failure: CI must prove the configuration, not skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+DOCKER_DIR = REPO / "docker"
+DASHBOARDS_DIR = DOCKER_DIR / "grafana" / "dashboards"
+DATASOURCES_FILE = DOCKER_DIR / "grafana" / "provisioning" / "datasources" / "datasources.yml"
+PROMETHEUS_DIR = DOCKER_DIR / "prometheus"
+STACK_DOC = REPO / "docs" / "stack.md"
+
+# Where the apt packages that provide the binaries come from (Debian names).
+APT_PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "initdb": "postgresql",
+    "postgres": "postgresql",
+    "psql": "postgresql-client",
+    "docker": "docker.io (with the compose v2 plugin)",
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(name: str) -> str:
+    """The path of `name`; skip the test when it is missing, fail instead when CI=true."""
+    found = shutil.which(name) or debian_postgresql_binary(name)
+    if found:
+        return found
+    reason = (
+        f"`{name}` is not installed (Debian package: {APT_PACKAGES.get(name, name)}); "
+        ".ci/run installs it"
+    )
+    if in_ci():
+        pytest.fail(f"CI=true but {reason}. Install it before running the tests.")
+    pytest.skip(reason)
+
+
+def debian_postgresql_binary(name: str) -> str | None:
+    """Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/<major>/bin."""
+    folders = [f for f in Path("/usr/lib/postgresql").glob("*/bin") if f.parent.name.isdigit()]
+    for folder in sorted(folders, key=lambda f: int(f.parent.name), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers 200; fail with the process output if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{output}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+class PrometheusServer:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def query(self, expr: str) -> tuple[int, dict[str, Any]]:
+        """Run an instant query; (HTTP status, decoded JSON body)."""
+        data = urllib.parse.urlencode({"query": expr}).encode()
+        request = urllib.request.Request(f"{self.base_url}/api/v1/query", data=data)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
