@@ -128,6 +128,15 @@ def summary_text(run, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _cmd_grade(args) -> int:
+    from lab import exercises
+
+    answers = {"answer": args.answer} if args.answer else {}
+    feedback = exercises.check(args.exercise, **answers)
+    print(feedback)
+    return 0 if feedback.passed else 1
+
+
 def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) -> list[str]:
     """The JupyterLab command `make lab` runs: local only, opening on the welcome lesson."""
     import os
@@ -216,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("extra", nargs=argparse.REMAINDER, help="more JupyterLab options")
     p.set_defaults(func=_cmd_jupyter)
+
+    p = sub.add_parser("grade", help="check an exercise (01, 02, 03) and give hints")
+    p.add_argument("exercise", choices=["01", "02", "03"])
+    p.add_argument("--answer", help="your answer, for exercises that ask for one")
+    p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")
     p.add_argument("names", nargs="*", help="notebook file names (default: all)")

@@ -290,9 +290,20 @@ def run_gate(
             params = {"year": batch_date.year, "month": batch_date.month, "day": batch_date.day}
         else:
             params = {}
-        outcome = checkpoint.run(batch_parameters=params)
+        outcome = checkpoint.run(batch_parameters=params, run_id=_run_id(suite_name, batch_date))
         results.append(_suite_result(suite_name, outcome))
     return GateResult(suites=results, batch_date=batch_date)
+
+
+def run_name(suite_name: str, batch_date: dt.date | None) -> str:
+    """The GX run name of a gate run: results are stored under `validations/<suite>/<run name>/`."""
+    return f"{suite_name}_{batch_date.isoformat() if batch_date else 'all'}"
+
+
+def _run_id(suite_name: str, batch_date: dt.date | None):
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=run_name(suite_name, batch_date))
 
 
 def _suite_result(suite_name: str, outcome) -> SuiteResult:
