@@ -39,3 +39,7 @@ class QualityGateError(LabError):
 
 class NotebookStepError(LabError):
     """A pipeline notebook failed; the message names the notebook and the cell."""
+
+
+class MonitoringError(LabError):
+    """Prometheus or Loki cannot be reached, or refused a query."""

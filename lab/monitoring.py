@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lab.config import Settings, get_settings
-from lab.errors import ConfigError, LabError
+from lab.errors import ConfigError, MonitoringError
 from lab.metrics import PUSH_JOB
 
 # The project name in docker-compose.yml (`name:`): Alloy labels every log line with it.
@@ -137,24 +137,24 @@ def _base_url(url: str | None, name: str, example: str) -> str:
 
 
 def _get(base: str, path: str, params: dict[str, Any], server: str) -> dict[str, Any]:
-    """GET an API path; the `data` member of its JSON answer, or a LabError saying what to fix."""
+    """GET an API path; the `data` member of its JSON answer, or a MonitoringError saying what to fix."""
     url = f"{base}{path}?{urllib.parse.urlencode(params)}"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        raise LabError(
+        raise MonitoringError(
             f"{server} at {base} refused the query {params['query']!r}: {_reason(exc)}. Fix: "
             "correct the query (try it in the server's web UI first)."
         ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LabError(
+        raise MonitoringError(
             f"Cannot reach {server} at {base} ({reason}). Fix: start the stack with `make up` "
             f"and check `make ps`, or correct {server.upper()}_URL in .env."
         ) from None
     if body.get("status") != "success":
-        raise LabError(
+        raise MonitoringError(
             f"{server} at {base} answered {body.get('error', body)!r} for {params['query']!r}. "
             "Fix: correct the query."
         )

@@ -369,19 +369,29 @@ def airflow_env(
     }
     if sql_alchemy_conn:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sql_alchemy_conn
+    secret = home / "jwt_secret"
+    if secret.exists():  # every process must sign and check task tokens with the same key
+        env["AIRFLOW__API_AUTH__JWT_SECRET"] = secret.read_text().strip()
     return env
 
 
 def prepare_airflow_home(home: Path, password: str = AIRFLOW_PASSWORD) -> Path:
     """Create AIRFLOW_HOME with a known password for the admin user (the simple auth manager
-    generates a random one otherwise); return the passwords file."""
+    generates a random one otherwise) and a JWT signing key of 64 bytes (Airflow's generated
+    one is 16 and warns on every request); return the passwords file."""
+    import secrets
+
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    passwords = home / "passwords.json"
-    if not passwords.exists():
-        passwords.write_text(json.dumps({AIRFLOW_USER: password}) + "\n")
-        passwords.chmod(0o600)
-    return passwords
+    files = {
+        home / "passwords.json": json.dumps({AIRFLOW_USER: password}) + "\n",
+        home / "jwt_secret": secrets.token_hex(32) + "\n",
+    }
+    for path, text in files.items():
+        if not path.exists():
+            path.write_text(text)
+            path.chmod(0o600)
+    return home / "passwords.json"
 
 
 def airflow_command(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300):
@@ -507,10 +517,11 @@ class AirflowClient:
 
     def links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
         """A task instance's extra links, by name (e.g. "Executed notebook")."""
-        return self._request(
+        answer = self._request(
             "GET",
             f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances/{task_id}/links",
         )
+        return answer["extra_links"]
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 300, poll: float = 2) -> dict:
         """Poll a DAG run until it finishes (success or failed); raise TimeoutError after `timeout`."""
@@ -533,16 +544,28 @@ def _quote(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a thin command line
+    """`standalone [--port N]`: `make airflow`. `airflow <args>`: the airflow command line with
+    the same settings, e.g. `python -m lab.orchestration airflow dags test notebook_pipeline 2026-11-05`."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m lab.orchestration")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("standalone", help="Airflow standalone on the local profile")
     run.add_argument("--port", type=int, default=AIRFLOW_PORT)
+    cli = sub.add_parser("airflow", help="the airflow command line of `make airflow`")
+    cli.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "standalone":
         standalone(port=args.port)
-    return 0
+        return 0
+    settings = get_settings()
+    home = airflow_home(settings)
+    prepare_airflow_home(home)
+    env = airflow_env(home, settings=settings)
+    if not (home / "airflow.db").exists():
+        setup_metadata(env)
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+    return subprocess.call([airflow, *args.args], env={**os.environ, **env})
 
 
 if __name__ == "__main__":  # pragma: no cover

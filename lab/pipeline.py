@@ -10,7 +10,8 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +69,22 @@ def notebook_parameters(run_date, run_id: str, rows: int, dirty: float, profile:
     }
 
 
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # the kernel's startup warnings are noise here
+
+
 def execute_notebook(
-    notebook: Path, output: Path, parameters: dict, cwd: Path, env: dict | None = None
+    notebook: Path,
+    output: Path,
+    parameters: dict,
+    cwd: Path,
+    env: dict | None = None,
+    kernel=None,
 ) -> None:
-    """Run one notebook with papermill; raise NotebookStepError naming the failing cell."""
+    """Run one notebook with papermill; raise NotebookStepError naming the failing cell.
+
+    `kernel` is a started jupyter_client KernelManager to run in (see `shared_kernel`);
+    without one, papermill starts and stops a kernel for this notebook alone.
+    """
     import os
 
     import papermill
@@ -90,8 +103,8 @@ def execute_notebook(
             progress_bar=False,
             log_output=False,
             request_save_on_cell_execute=False,
-            # the kernel's own startup warnings are noise in a pipeline's output
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            extra_arguments=KERNEL_ARGS,
+            **({"km": kernel} if kernel is not None else {}),
         )
     except PapermillExecutionError as exc:
         cell = _failing_cell(output, exc)
@@ -105,6 +118,36 @@ def execute_notebook(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def shared_kernel(cwd: Path) -> Iterator:
+    """One kernel for every notebook of a run, its namespace cleared between notebooks.
+
+    A kernel start and the imports of `lab`, pandas and friends cost about 2 s a notebook;
+    sharing them keeps the pipeline close to the cost of the work itself. Modules stay
+    imported, variables do not: each notebook still starts from its own parameters cell
+    (and CI runs every notebook in a kernel of its own, so none can lean on another's).
+    """
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(cwd), extra_arguments=KERNEL_ARGS)
+    try:
+        yield manager
+    finally:
+        manager.shutdown_kernel(now=True)
+
+
+def clear_namespace(manager) -> None:
+    """Forget every variable of the previous notebook (`%reset -f`), keep imported modules."""
+    client = manager.blocking_client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        client.execute_interactive("%reset -f", timeout=60, output_hook=lambda _msg: None)
+    finally:
+        client.stop_channels()
 
 
 def _failing_cell(output: Path, exc) -> str:
@@ -139,17 +182,26 @@ def run_pipeline(
     folder = settings.runs_dir / run_id
     run = PipelineRun(run_id=run_id, run_date=run_date, folder=folder)
     params = notebook_parameters(run_date, run_id, rows, dirty, settings.profile)
-    for step, name in PIPELINE_NOTEBOOKS:
-        if steps and step not in steps:
-            continue
-        output = folder / name
+    chosen = [(s, n) for s, n in PIPELINE_NOTEBOOKS if not steps or s in steps]
+    with shared_kernel(settings.notebooks_dir) as kernel:
+        _run_steps(run, chosen, params, settings, kernel, on_step)
+    return run
+
+
+def _run_steps(run, chosen, params, settings, kernel, on_step) -> None:
+    for index, (step, name) in enumerate(chosen):
+        output = run.folder / name
         t0 = time.perf_counter()
         try:
-            execute_notebook(settings.notebooks_dir / name, output, params, settings.notebooks_dir)
+            if index:
+                clear_namespace(kernel)
+            execute_notebook(
+                settings.notebooks_dir / name, output, params, settings.notebooks_dir, kernel=kernel
+            )
         except NotebookStepError as exc:
             result = NotebookRun(step, name, output, time.perf_counter() - t0, False, str(exc))
             run.notebooks.append(result)
-            _record_failure(step, run_id, exc)
+            _record_failure(step, run.run_id, exc)
             if on_step:
                 on_step(result)
             break
@@ -157,7 +209,6 @@ def run_pipeline(
         run.notebooks.append(result)
         if on_step:
             on_step(result)
-    return run
 
 
 def _record_failure(step: str, run_id: str, exc: Exception) -> None:

@@ -189,7 +189,10 @@ def test_ports_are_read_from_the_real_compose_file():
 
 
 def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path, free_port):
-    compose = write_compose(tmp_path, port=free_port, web_port=free_port + 1)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        web_port = other.getsockname()[1]
+    compose = write_compose(tmp_path, port=free_port, web_port=web_port)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", free_port))
         listener.listen()

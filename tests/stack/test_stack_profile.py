@@ -373,3 +373,35 @@ def test_logql_returns_loki_lines_as_a_frame(on_stack):
     logs = monitoring.logql(monitoring.PIPELINE_LOGS, limit=5)
     assert logs["line"].tolist() == [LOKI_LINE]
     assert logs["service_name"].tolist() == ["airflow-scheduler"]
+
+
+# --- the gate's errors on the stack ---------------------------------------------------------
+
+
+def test_gate_with_an_unreachable_warehouse_says_start_the_stack(monkeypatch, free_port):
+    from lab import quality
+    from lab.errors import WarehouseError
+
+    monkeypatch.setenv("LAB_PROFILE", "stack")
+    monkeypatch.setenv("WAREHOUSE_URL", f"postgresql://u:p@127.0.0.1:{free_port}/warehouse")
+    with pytest.raises(
+        WarehouseError, match=r"(?s)Cannot reach the warehouse .*Fix: start the stack"
+    ):
+        quality.run_gate(RUN_DATE)
+
+
+def test_daily_batch_on_an_empty_raw_orders_says_load_a_batch_first(postgres_dsn, monkeypatch):
+    from lab import ingest, quality
+    from lab.errors import QualityGateError
+
+    monkeypatch.setenv("LAB_PROFILE", "stack")
+    monkeypatch.setenv("WAREHOUSE_URL", postgres_dsn)
+    ingest.ensure_tables()
+    context = quality.get_context()
+    asset = context.data_sources.get(quality.STACK_SOURCE).get_asset("raw_orders")
+    asset.delete_batch_definition("daily_batch")  # as if the committed definition were lost
+    with pytest.raises(QualityGateError) as caught:
+        quality.ensure_project(context=context)
+    message = str(caught.value)
+    assert message.startswith("Cannot create the daily batch definition on raw_orders.batch_date")
+    assert "Fix: load a batch first" in message, message
