@@ -6,14 +6,13 @@ that nbval compares against in the tests.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lab.config import Settings, get_settings
+from lab.config import Settings, environ, get_settings
 
 
 def lesson_notebooks(settings: Settings | None = None) -> list[Path]:
@@ -45,37 +44,39 @@ def fresh_sandbox() -> Iterator[dict[str, str]]:
 
     with tempfile.TemporaryDirectory(prefix="lab-fresh-") as tmp:
         env = fresh_env(Path(tmp))
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with environ(env):
             sandbox.prepare(say=lambda _: None)
             yield env
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+
+
+def execute(path: Path, timeout: int = 600):
+    """Run a notebook top to bottom in a kernel of its own (cwd: its folder); return it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from lab.pipeline import KERNEL_ARGS
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        extra_arguments=KERNEL_ARGS,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    return nb
 
 
 def refresh(names: list[str] | None = None) -> list[Path]:
     """Execute the lessons in order on a fresh sandbox and save them with their outputs."""
     import nbformat
-    from nbclient import NotebookClient
 
     settings = get_settings()
     chosen = [p for p in lesson_notebooks(settings) if not names or p.name in names]
     done = []
     with fresh_sandbox():
         for path in lesson_notebooks(settings):
-            nb = nbformat.read(path, as_version=4)
-            NotebookClient(
-                nb,
-                timeout=600,
-                kernel_name="python3",
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-                resources={"metadata": {"path": str(path.parent)}},
-            ).execute()
+            nb = execute(path)
             if path in chosen:  # earlier lessons still run: later ones build on their state
                 nbformat.write(nb, path)
                 done.append(path)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.config import PIPELINE_NOTEBOOKS, Settings, get_settings
+from lab.config import PIPELINE_NOTEBOOKS, Settings, environ, get_settings
 from lab.datagen import DEFAULT_ROWS, as_date
 from lab.errors import NotebookStepError
 
@@ -85,14 +85,16 @@ def execute_notebook(
     `kernel` is a started jupyter_client KernelManager to run in (see `shared_kernel`);
     without one, papermill starts and stops a kernel for this notebook alone.
     """
-    import os
 
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with environ(env or {}):
+        _papermill(notebook, output, parameters, cwd, kernel)
+
+
+def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -112,12 +114,6 @@ def execute_notebook(
             f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip().rstrip('.')}. "
             f"The executed notebook with the traceback is saved at {output}."
         ) from None
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager

@@ -6,11 +6,10 @@ results), so the solutions run for real, in order, on one fresh sandbox.
 
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from lab import exercises, ingest, quality, transform
+from lab.notebooks import execute
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["01_ingestion", "02_dbt", "03_great_expectations"]
@@ -19,14 +18,7 @@ pytestmark = pytest.mark.slow
 
 def _run(path: Path) -> str:
     """Execute a notebook; return the text its last cell printed (the check's feedback)."""
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(
-        nb,
-        timeout=300,
-        kernel_name="python3",
-        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-        resources={"metadata": {"path": str(path.parent)}},
-    ).execute()
+    nb = execute(path, timeout=300)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"{path.name} crashed: {errors[0].ename}: {errors[0].evalue}"
     return "".join(o.get("text", "") for o in nb.cells[-1].outputs)
