@@ -154,15 +154,22 @@ def _postgres_server(require_server) -> dict:
 @pytest.fixture
 def postgres_dsn(_postgres_server: dict) -> Iterator[str]:
     """A fresh database `lab_test_<random>`; its URL; dropped (WITH (FORCE)) afterwards."""
+    with scratch_database(_postgres_server, "lab_test") as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(server: dict, prefix: str) -> Iterator[str]:
+    """Create `<prefix>_<random>` on the server, yield its URL, drop it (WITH (FORCE)) after."""
     import psycopg
 
-    name = f"lab_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
         con.execute(f'create database "{name}"')
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql://postgres@{server['host']}:{server['port']}/{name}"
     finally:
-        with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
+        with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
             con.execute(f'drop database if exists "{name}" with (force)')
 
 

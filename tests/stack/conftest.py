@@ -8,7 +8,6 @@ stack_helpers.py.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,10 +20,7 @@ from stack_helpers import (
     DATASOURCES_FILE,
     ENV_EXAMPLE,
     PrometheusServer,
-    free_port,
-    require_binary,
-    stop,
-    wait_for_http,
+    run_prometheus,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -67,25 +63,6 @@ def datasources() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     """Debian's `prometheus` on 127.0.0.1 at a free port, with throwaway storage."""
-    binary = require_binary("prometheus")
-    folder = tmp_path_factory.mktemp("prometheus")
-    config = folder / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{base_url}/-/ready", process)
+    config = "global:\n  scrape_interval: 1h\nscrape_configs: []\n"
+    with run_prometheus(tmp_path_factory.mktemp("prometheus"), config) as base_url:
         yield PrometheusServer(base_url)
-    finally:
-        stop(process)

@@ -6,6 +6,7 @@ binary is a failure: CI must prove the configuration, not skip it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,34 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(args: list[str], port: int, ready_path: str = "/-/ready") -> Iterator[str]:
+    """Run a server bound to 127.0.0.1:`port` until the block ends; yield its base URL."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base_url}{ready_path}", process)
+        yield base_url
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def run_prometheus(folder: Path, config_text: str) -> Iterator[str]:
+    """Debian's Prometheus with this config and throwaway storage under `folder`."""
+    config = folder / "prometheus.yml"
+    config.write_text(config_text)
+    port = free_port()
+    args = [
+        require_binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with serving(args, port) as base_url:
+        yield base_url
 
 
 class PrometheusServer:

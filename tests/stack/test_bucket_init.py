@@ -24,7 +24,9 @@ def s3_endpoint() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [str(server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/moto-api/", process)
@@ -36,15 +38,22 @@ def s3_endpoint() -> Iterator[str]:
 def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "LAB_", "AWS_"))}
     return subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**clean, **env}, capture_output=True, text=True,
+        [sys.executable, str(SCRIPT)],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
 
 def settings(endpoint: str) -> dict[str, str]:
     return {
-        "S3_ENDPOINT_URL": endpoint, "S3_ACCESS_KEY": "testing", "S3_SECRET_KEY": "testing",
-        "S3_REGION": "us-east-1", "LAB_RAW_BUCKET": "raw", "LAB_ARTIFACTS_BUCKET": "artifacts",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_ACCESS_KEY": "testing",
+        "S3_SECRET_KEY": "testing",
+        "S3_REGION": "us-east-1",
+        "LAB_RAW_BUCKET": "raw",
+        "LAB_ARTIFACTS_BUCKET": "artifacts",
     }
 
 

@@ -61,9 +61,7 @@ def test_locked_dependencies_install_before_the_lab_package_is_copied(path):
     ops = instructions(path)
     copy_lock = next(i for i, (op, args) in enumerate(ops) if op == "COPY" and "uv.lock" in args)
     copy_lab = next(i for i, (op, args) in enumerate(ops) if op == "COPY" and "lab/" in args)
-    install = next(
-        i for i, (op, args) in enumerate(ops) if op == "RUN" and "--frozen" in args
-    )
+    install = next(i for i, (op, args) in enumerate(ops) if op == "RUN" and "--frozen" in args)
     assert copy_lock < install < copy_lab, (
         f"{path.parent.name}: expected COPY uv.lock ({copy_lock}) < locked install ({install}) "
         f"< COPY lab/ ({copy_lab}), so code changes do not reinstall dependencies"

@@ -15,13 +15,43 @@ PROVIDERS = yaml.safe_load(
 )["providers"]
 # Columns of the warehouse table ops.step_runs that the `lab` package writes.
 STEP_RUNS_COLUMNS = {
-    "run_id", "step", "started_at", "finished_at", "duration_s", "outcome", "rows_in",
-    "rows_out", "rows_quarantined", "counts", "detail",
+    "run_id",
+    "step",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "outcome",
+    "rows_in",
+    "rows_out",
+    "rows_quarantined",
+    "counts",
+    "detail",
 }
 SQL_WORDS = {
-    "select", "as", "from", "where", "order", "by", "desc", "asc", "limit", "and", "or", "not",
-    "count", "distinct", "round", "numeric", "metric", "time", "group", "ops", "step_runs",
-    "success", "runs", "failed",
+    "select",
+    "as",
+    "from",
+    "where",
+    "order",
+    "by",
+    "desc",
+    "asc",
+    "limit",
+    "and",
+    "or",
+    "not",
+    "count",
+    "distinct",
+    "round",
+    "numeric",
+    "metric",
+    "time",
+    "group",
+    "ops",
+    "step_runs",
+    "success",
+    "runs",
+    "failed",
 }
 
 
@@ -98,9 +128,13 @@ def test_pipeline_overview_shows_runs_durations_rows_and_quality(dashboards):
         for target in panel["targets"]
     )
     expected = [
-        "lab_step_success", "lab_step_duration_seconds", "lab_step_rows",
-        "lab_quality_gate_success", "lab_quality_expectations",
-        "lab_step_last_success_timestamp_seconds", "ops.step_runs",
+        "lab_step_success",
+        "lab_step_duration_seconds",
+        "lab_step_rows",
+        "lab_quality_gate_success",
+        "lab_quality_expectations",
+        "lab_step_last_success_timestamp_seconds",
+        "ops.step_runs",
     ]
     missing = [item for item in expected if item not in queries]
     assert not missing, f"pipeline overview: expected queries on {missing}"

@@ -21,9 +21,7 @@ LOKI = yaml.safe_load(LOKI_FILE.read_text())
 
 def alloy_code() -> str:
     """The Alloy config without its (whole-line) // comments."""
-    return "\n".join(
-        "" if line.strip().startswith("//") else line for line in ALLOY.splitlines()
-    )
+    return "\n".join("" if line.strip().startswith("//") else line for line in ALLOY.splitlines())
 
 
 def alloy_blocks() -> dict[str, str]:
@@ -37,7 +35,7 @@ def alloy_blocks() -> dict[str, str]:
             depth += {"{": 1, "}": -1}.get(code[position], 0)
             if depth == 0:
                 break
-        blocks[f"{match.group(1)}.{match.group(2)}"] = code[match.end():position]
+        blocks[f"{match.group(1)}.{match.group(2)}"] = code[match.end() : position]
         index = position
     return blocks
 

@@ -106,8 +106,12 @@ def test_prometheus_scrapes_every_metrics_endpoint_of_the_stack():
         for target in static["targets"]
     }
     expected = {
-        "localhost:9090", "pushgateway:9091", "statsd-exporter:9102", "postgres-exporter:9187",
-        "loki:3100", "alloy:12345",
+        "localhost:9090",
+        "pushgateway:9091",
+        "statsd-exporter:9102",
+        "postgres-exporter:9187",
+        "loki:3100",
+        "alloy:12345",
     }
     assert targets == expected
     for target in targets - {"localhost:9090"}:

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from stack_helpers import REPO, free_port, require_binary, stop, wait_for_http
+from stack_helpers import REPO, free_port, run_prometheus, serving
 
 from lab import monitoring
+from tests.conftest import scratch_database
 
 PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
 RUN_DATE = "2026-11-01"
@@ -48,48 +47,21 @@ def pushgateway(require_server, tmp_path_factory) -> Iterator[str]:
     """Debian's Pushgateway on a free 127.0.0.1 port."""
     require_server("Pushgateway", PUSHGATEWAY.exists(), f"{PUSHGATEWAY} is not installed")
     port = free_port()
-    process = subprocess.Popen(
-        [str(PUSHGATEWAY), f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/-/ready", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with serving([str(PUSHGATEWAY), f"--web.listen-address=127.0.0.1:{port}"], port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def prometheus(pushgateway, tmp_path_factory) -> Iterator[str]:
     """Debian's Prometheus scraping the Pushgateway every second, as docker/prometheus does."""
-    binary = require_binary("prometheus")
-    folder = tmp_path_factory.mktemp("prometheus-e2e")
-    config = folder / "prometheus.yml"
     target = urllib.parse.urlsplit(pushgateway).netloc
-    config.write_text(
+    config = (
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
         f"    static_configs:\n      - targets: ['{target}']\n"
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/-/ready", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with run_prometheus(tmp_path_factory.mktemp("prometheus-e2e"), config) as base_url:
+        yield base_url
 
 
 @dataclass
@@ -149,16 +121,8 @@ def loki() -> Iterator[CannedLoki]:
 @pytest.fixture(scope="module")
 def stack_database(_postgres_server) -> Iterator[str]:
     """A database of this module's own on the PostgreSQL server; dropped afterwards."""
-    import psycopg
-
-    name = f"lab_stack_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database(_postgres_server, "lab_stack") as url:
+        yield url
 
 
 # --- one pipeline run on the stack --------------------------------------------------------------

@@ -23,8 +23,11 @@ def test_every_mapping_has_a_valid_name_and_uses_each_wildcard(mapping):
     assert METRIC_NAME.match(mapping["name"]), f"invalid Prometheus name {mapping['name']!r}"
     assert mapping["match"].startswith("airflow."), "Airflow sends its metrics with prefix airflow"
     wildcards = mapping["match"].count("*")
-    used = {int(n) for value in (mapping.get("labels") or {}).values()
-            for n in re.findall(r"\$(\d+)", str(value))}
+    used = {
+        int(n)
+        for value in (mapping.get("labels") or {}).values()
+        for n in re.findall(r"\$(\d+)", str(value))
+    }
     assert used == set(range(1, wildcards + 1)), (
         f"{mapping['match']}: expected labels for wildcards {list(range(1, wildcards + 1))}, "
         f"got {sorted(used)}"
@@ -40,8 +43,11 @@ def test_mapping_file_is_the_one_the_exporter_loads():
 
 def test_airflow_sends_statsd_to_the_exporter():
     env = SERVICES["airflow-scheduler"]["environment"]
-    actual = (env["AIRFLOW__METRICS__STATSD_HOST"], env["AIRFLOW__METRICS__STATSD_PORT"],
-              env["AIRFLOW__METRICS__STATSD_PREFIX"])
+    actual = (
+        env["AIRFLOW__METRICS__STATSD_HOST"],
+        env["AIRFLOW__METRICS__STATSD_PORT"],
+        env["AIRFLOW__METRICS__STATSD_PREFIX"],
+    )
     assert actual == ("statsd-exporter", "9125", "airflow")
     assert "--statsd.listen-udp=:9125" in SERVICES["statsd-exporter"]["command"]
 
