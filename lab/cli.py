@@ -160,12 +160,32 @@ def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) ->
     return command + list(extra or [])
 
 
+def jupyter_settings() -> dict[str, str]:
+    """JupyterLab's user settings in the sandbox state: no prompt to fetch news from the internet."""
+    import json
+
+    from lab.config import get_settings
+
+    folder = get_settings().home / "jupyterlab" / "user-settings"
+    notification = (
+        folder / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    )
+    if not notification.exists():  # the learner's own choices, once made, are kept
+        notification.parent.mkdir(parents=True, exist_ok=True)
+        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    return {
+        "JUPYTERLAB_SETTINGS_DIR": str(folder),
+        "JUPYTERLAB_WORKSPACES_DIR": str(folder.parent / "workspaces"),
+    }
+
+
 def _cmd_jupyter(args) -> int:
     import os
 
     from lab import sandbox
 
     sandbox.prepare()
+    os.environ.update(jupyter_settings())
     command = jupyter_command(args.port, args.extra)
     print("Starting JupyterLab: open the URL with the token printed below.", flush=True)
     os.execv(command[0], command)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import jupyter_command
+from lab.cli import jupyter_command, jupyter_settings
 from lab.notebooks import fresh_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def jupyterlab(tmp_path):
         log = open(tmp_path / "jupyter.log", "w")
         server = subprocess.Popen(
             args,
-            env={**os.environ, **env, "JUPYTER_RUNTIME_DIR": str(tmp_path)},
+            env={**os.environ, **env, **jupyter_settings(), "JUPYTER_RUNTIME_DIR": str(tmp_path)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -116,6 +116,8 @@ def test_jupyterlab_opens_the_welcome_lesson_and_runs_it_in_a_browser(
             page.screenshot(path=str(tmp_path / "welcome.png"), full_page=True)
             text = health.inner_text()
             assert "prepared" in text and "False" not in text, f"health check not all ok:\n{text}"
+            news = page.get_by_text("get notified about official Jupyter news")
+            assert news.count() == 0, "JupyterLab must not ask to fetch news from the internet"
             errors = page.locator(
                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
             )
