@@ -28,6 +28,15 @@ pipeline: env ## run lessons 01-04 as production steps (ARGS="--date 2026-11-05 
 notebooks: env ## re-execute the lessons on a fresh sandbox and save their outputs
 	$(BIN)/lab notebooks
 
+AIRFLOW_PORT ?= 8080
+.PHONY: airflow airflow-cli
+airflow: env ## Airflow on this machine (local profile): http://127.0.0.1:8080, login admin / admin
+	$(BIN)/lab setup
+	$(BIN)/python -m lab.orchestration standalone --port $(AIRFLOW_PORT)
+
+airflow-cli: env ## the airflow command with make airflow's settings (ARGS="dags test notebook_pipeline 2026-11-05")
+	$(BIN)/python -m lab.orchestration airflow $(ARGS)
+
 setup: env ## prepare the sandbox state only
 	$(BIN)/lab setup
 
@@ -38,13 +47,14 @@ reset: env ## delete the local state and saved runs (asks first)
 	$(BIN)/lab reset
 
 lint: env ## ruff over the code
-	$(BIN)/ruff check lab tests bench
+	$(BIN)/ruff check lab tests bench dags
 
 test: env lint ## run the whole test suite
 	$(BIN)/pytest
 
 bench: env ## benchmarks (never part of `make test`)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/airflow_dag_test.py
 
 # ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
 COMPOSE ?= docker compose

@@ -129,7 +129,7 @@ def notebook_pipeline():
     retried: the `retry_policy` fails `PapermillExecutionError` (raised by papermill, reported
     as `lab.errors.NotebookStepError` with the cell) and every other `lab` error at once, since a
     retry would fail the same way. Anything else (a kernel that died, a locked DuckDB file, the
-    object store unreachable) is retried twice with exponential backoff (30 s, then 60 s).
+    object store unreachable) is retried twice with exponential backoff (about 30 s, then 60 s).
 
     On `local` every task shares the `duckdb_writer` pool (one slot), so two runs at once take
     turns on the DuckDB file instead of failing on its lock.

@@ -181,7 +181,7 @@ def run_notebook_step(
     notebook with the traceback is saved (and, on `stack`, copied to the artifacts bucket) first.
     """
     from lab.errors import NotebookStepError
-    from lab.pipeline import _record_failure, execute_notebook, safe_run_id
+    from lab.pipeline import execute_notebook, record_failure, safe_run_id
 
     settings = settings or get_settings()
     output = executed_notebook(run_id, notebook, settings)
@@ -190,7 +190,7 @@ def run_notebook_step(
     try:
         execute_notebook(source, output, parameters, cwd=settings.notebooks_dir)
     except NotebookStepError as exc:
-        _record_failure(step, parameters["run_id"], exc)
+        record_failure(step, parameters["run_id"], exc)
         raise
     finally:
         if output.exists():

@@ -197,7 +197,7 @@ def _run_steps(run, chosen, params, settings, kernel, on_step) -> None:
         except NotebookStepError as exc:
             result = NotebookRun(step, name, output, time.perf_counter() - t0, False, str(exc))
             run.notebooks.append(result)
-            _record_failure(step, run.run_id, exc)
+            record_failure(step, run.run_id, exc)
             if on_step:
                 on_step(result)
             break
@@ -207,7 +207,7 @@ def _run_steps(run, chosen, params, settings, kernel, on_step) -> None:
             on_step(result)
 
 
-def _record_failure(step: str, run_id: str, exc: Exception) -> None:
+def record_failure(step: str, run_id: str, exc: Exception) -> None:
     """A notebook that died before recording its step still leaves a `failed` row."""
     from lab import metrics
 

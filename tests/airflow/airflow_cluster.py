@@ -127,6 +127,24 @@ class AirflowCluster:
             time.sleep(1)
         raise TimeoutError(f"Airflow was not ready after {timeout} s ({last})\n{self.logs()}")
 
+    def wait_for_log(self, names: tuple[str, ...], text: str, timeout: float = 120) -> None:
+        """Wait until each named process has written `text` to its log (e.g. Celery's "ready.")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [n for n in names if text not in self.log_tail(n, 10**6)]
+            if not missing:
+                return
+            dead = {
+                n: self.processes[n].returncode
+                for n in names
+                if self.processes[n].poll() is not None
+            }
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{missing} did not log {text!r} (exited: {dead})\n{self.logs()}"
+                )
+            time.sleep(1)
+
     def stop(self) -> list[str]:
         """Stop every process group (TERM, then KILL); return leftovers that had to be killed."""
         for process in self.processes.values():

@@ -11,7 +11,6 @@ Without the servers the tests skip, except under CI=true where they fail.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -86,7 +85,7 @@ def start_airflow(
             airflow_metadata,
             executor,
             port,
-            extra={"AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32), **(extra_env or {})},
+            extra=extra_env,
         )
         cluster = AirflowCluster(home=home, env=env, port=port)
 
@@ -97,7 +96,9 @@ def start_airflow(
         request.addfinalizer(stop)
         with use_state(state):
             cluster.start("api-server", "api-server")
-            cluster.start("scheduler", "scheduler")
+            # Task logs are read from AIRFLOW_HOME/logs on this machine: no log server (it
+            # would listen on every interface, which Airflow 3.3 does not let us change).
+            cluster.start("scheduler", "scheduler", "--skip-serve-logs")
             cluster.start("dag-processor", "dag-processor")
             for name, worker_env in (workers or {}).items():
                 cluster.start(

@@ -4,6 +4,7 @@ driven through the REST API v2 the way a user's script would drive it."""
 from __future__ import annotations
 
 import datetime as dt
+
 import pytest
 from airflow_cluster import http_status
 
@@ -46,7 +47,9 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prep
     client = airflow.client()
     client.unpause("notebook_pipeline")
     dated = client.trigger(
-        "notebook_pipeline", logical_date=dt.datetime(2026, 11, 5, tzinfo=dt.UTC), conf={"rows": 100}
+        "notebook_pipeline",
+        logical_date=dt.datetime(2026, 11, 5, tzinfo=dt.UTC),
+        conf={"rows": 100},
     )
     undated = client.trigger("notebook_pipeline", conf={"rows": 120})  # manual, no logical date
     assert undated["logical_date"] is None, undated
@@ -55,12 +58,16 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prep
         run_date_for(None, dt.datetime.fromisoformat(undated["run_after"])): (undated, 120),
     }
     assert len(runs) == 2, f"the two runs must be for different dates: {list(runs)}"
-    finished = {d: client.wait("notebook_pipeline", r["dag_run_id"], 420) for d, (r, _) in runs.items()}
+    finished = {
+        d: client.wait("notebook_pipeline", r["dag_run_id"], 420) for d, (r, _) in runs.items()
+    }
 
     warehouse = get_warehouse()
     for day, (run, rows) in runs.items():
         states = describe(client, "notebook_pipeline", run["dag_run_id"])
-        assert finished[day]["state"] == "success", f"run for {day} ended {finished[day]['state']}: {states}"
+        assert finished[day]["state"] == "success", (
+            f"run for {day} ended {finished[day]['state']}: {states}"
+        )
         assert "try 2" not in states, f"no task may need a retry (lock errors?): {states}"
         loaded = warehouse.scalar("select count(*) from raw_orders where batch_date = ?", [day])
         assert loaded == rows, f"expected {rows} rows of {day} in raw_orders, found {loaded}"
@@ -84,4 +91,3 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prep
     )
     overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
     assert not overlaps, f"tasks in the duckdb_writer pool ran at the same time: {overlaps}"
-

@@ -18,11 +18,8 @@ import pytest
 
 from lab import orchestration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO_ROOT / "dags"
-DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
-
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lab-airflow-test-"))
+orchestration.prepare_airflow_home(_AIRFLOW_HOME)
 AIRFLOW_ENV = orchestration.airflow_env(_AIRFLOW_HOME)
 os.environ.update(AIRFLOW_ENV)
 

@@ -77,7 +77,9 @@ def test_dag_file_parses_cleanly_and_follows_the_house_rules(path: Path):
         if task.owner in ("", "airflow"):
             problems.append(f"task {task.task_id}: owner {task.owner!r}; set default_args owner")
         if not task.retries:
-            problems.append(f"task {task.task_id}: retries={task.retries}; set default_args retries")
+            problems.append(
+                f"task {task.task_id}: retries={task.retries}; set default_args retries"
+            )
         if isinstance(task.retry_delay, dt.timedelta) and task.retry_delay.total_seconds() < 1:
             problems.append(f"task {task.task_id}: retry_delay {task.retry_delay} is too short")
         if task.pool not in KNOWN_POOLS:
@@ -108,6 +110,36 @@ def test_parse_time_network_and_connection_use_is_reported(tmp_path: Path):
     )
     errors = "\n".join(parse(bad).import_errors.values())
     assert "an Airflow connection lookup at parse time" in errors, errors
-    bad.write_text(bad.read_text().replace("BaseHook.get_connection('warehouse')", "socket.create_connection(('127.0.0.1', 9))"))
+    bad.write_text(
+        bad.read_text().replace(
+            "BaseHook.get_connection('warehouse')", "socket.create_connection(('127.0.0.1', 9))"
+        )
+    )
     errors = "\n".join(parse(bad).import_errors.values())
     assert "a network connection at parse time" in errors, errors
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=[str(p.relative_to(REPO_ROOT)) for p in DAG_FILES])
+def test_retry_policy_fails_lab_errors_at_once_and_retries_transient_ones(path: Path):
+    from airflow.sdk import RetryAction
+    from papermill.exceptions import PapermillExecutionError
+
+    from lab.errors import NotebookStepError, QualityGateError, WarehouseLockedError
+
+    dag = parse(path).dags[path.stem]
+    cell_error = PapermillExecutionError(3, 4, "1 / 0", "ZeroDivisionError", "division by zero", [])
+    for task in dag.tasks:
+        policy = task.retry_policy
+        assert policy is not None, (
+            f"task {task.task_id} has no retry_policy; set it in default_args"
+        )
+        decide = lambda exc, p=policy: p.evaluate(exc, try_number=1, max_tries=3).action  # noqa: E731
+        for permanent in (NotebookStepError("cell failed"), QualityGateError("gate"), cell_error):
+            assert decide(permanent) == RetryAction.FAIL, (
+                f"task {task.task_id}: {type(permanent).__name__} must fail at once, got "
+                f"{decide(permanent)}"
+            )
+        for transient in (WarehouseLockedError("locked"), ConnectionError("reset"), RuntimeError()):
+            assert decide(transient) != RetryAction.FAIL, (
+                f"task {task.task_id}: {type(transient).__name__} must be retried"
+            )

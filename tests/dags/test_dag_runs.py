@@ -90,9 +90,7 @@ def test_notebook_pipeline_runs_each_lesson_with_the_run_parameters(sandbox_copy
     run, states = run_dag(
         "notebook_pipeline", dt.datetime(2026, 11, 4, tzinfo=dt.UTC), conf={"rows": 200}
     )
-    assert states == dict.fromkeys(["ingestion", "dbt", "quality", "monitoring"], "success"), (
-        states
-    )
+    assert states == dict.fromkeys(["ingestion", "dbt", "quality", "monitoring"], "success"), states
     warehouse = get_warehouse()
     loaded = warehouse.scalar(
         "select count(*) from raw_orders where batch_date = ?", [dt.date(2026, 11, 4)]
@@ -142,3 +140,22 @@ def test_dirty_batch_fails_the_quality_task_keeps_its_notebook_and_stops_the_run
     assert not (folder / "04_monitoring.ipynb").exists(), "monitoring must not run after a failure"
     steps = metrics.step_runs(safe_run_id(run.run_id)).set_index("step")
     assert steps.loc["quality", "outcome"] == "failed", steps
+
+
+# On `stack` the DAG's tasks use another pool, so dag.test() stores a second version of the
+# serialized DAG in this session's metadata database; Airflow then warns when it loads one.
+@pytest.mark.filterwarnings("ignore:Multiple rows returned with uselist=False")
+def test_example_dag_on_stack_keeps_the_validation_result_in_the_artifacts_bucket(
+    stack_lake, postgres_dsn, monkeypatch, airflow_db
+):
+    monkeypatch.setenv("WAREHOUSE_URL", postgres_dsn)
+    run, states = run_dag("example_dag", dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    assert set(states.values()) == {"success"}, states
+    assert get_warehouse().scalar("select count(*) from stg_customers") == 100
+    from lab.lake import get_lake
+
+    lake = get_lake()
+    assert lake.exists("raw") and lake.exists("artifacts"), "ensure_buckets must make both buckets"
+    kept = lake.list(f"artifacts/validations/{safe_run_id(run.run_id)}")
+    assert len(kept) == 1 and kept[0].endswith(".json"), f"expected one validation result: {kept}"
+    assert json.loads(lake.read_bytes(kept[0]))["success"] is True

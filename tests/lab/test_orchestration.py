@@ -1,0 +1,130 @@
+"""lab.orchestration: what the DAGs compute from a run, where artifacts go, the local Airflow's settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from lab import orchestration
+from lab.config import get_settings
+
+
+def test_run_date_is_the_logical_date_in_utc():
+    evening = dt.datetime(2026, 11, 5, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-2)))
+    assert orchestration.run_date_for(evening) == dt.date(2026, 11, 6)
+    assert orchestration.run_date_for(dt.datetime(2026, 11, 5, tzinfo=dt.UTC)) == dt.date(
+        2026, 11, 5
+    )
+
+
+def test_manual_run_without_logical_date_processes_the_day_it_was_triggered_for():
+    triggered = dt.datetime(2026, 11, 7, 9, 30, tzinfo=dt.UTC)
+    assert orchestration.run_date_for(None, triggered) == dt.date(2026, 11, 7)
+    assert orchestration.run_date_for(None, None) == dt.datetime.now(dt.UTC).date()
+
+
+def test_step_parameters_come_from_the_run_with_defaults_for_missing_params():
+    params = orchestration.step_parameters(
+        logical_date=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+        run_after=None,
+        run_id="scheduled__2026-11-02T00:00:00+00:00",
+        params={"dirty": 0.2},
+    )
+    assert params == {
+        "run_date": "2026-11-02",
+        "run_id": "scheduled__2026-11-02T00_00_00_00_00",
+        "rows": 500,
+        "dirty": 0.2,
+        "profile": "local",
+    }
+
+
+def test_pool_is_the_one_slot_duckdb_pool_only_on_local(monkeypatch):
+    assert orchestration.pool_for() == "duckdb_writer"
+    monkeypatch.setenv("LAB_PROFILE", "stack")
+    assert orchestration.pool_for() == "default_pool"
+    assert {t["pool"] for t in orchestration.pipeline_tasks()} == {"default_pool"}
+
+
+def test_executed_notebooks_go_to_a_safe_folder_under_runs():
+    path = orchestration.executed_notebook("manual__2026-11-02T00:00:00+00:00", "02_dbt.ipynb")
+    assert path == get_settings().runs_dir / "manual__2026-11-02T00_00_00_00_00" / "02_dbt.ipynb"
+
+
+def test_notebook_link_opens_jupyterlab_for_project_files_and_a_file_url_otherwise(monkeypatch):
+    settings = get_settings()
+    inside = settings.root / "runs" / "r1" / "01_ingestion.ipynb"
+    assert orchestration.notebook_link(inside) == (
+        "http://127.0.0.1:8888/lab/tree/runs/r1/01_ingestion.ipynb"
+    )
+    outside = Path("/tmp/elsewhere/01_ingestion.ipynb")
+    assert orchestration.notebook_link(outside) == "file:///tmp/elsewhere/01_ingestion.ipynb"
+
+
+def test_keep_artifact_leaves_local_files_in_place(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text("{}")
+    assert orchestration.keep_artifact(path, "validations/x/result.json") == str(path)
+
+
+def test_keep_artifact_copies_to_the_artifacts_bucket_on_stack(stack_lake, tmp_path):
+    path = tmp_path / "03_great_expectations.ipynb"
+    path.write_text('{"cells": []}')
+    kept = orchestration.keep_artifact(path, "runs/r1/03_great_expectations.ipynb")
+    assert kept == "s3://artifacts/runs/r1/03_great_expectations.ipynb"
+    from lab.lake import get_lake
+
+    assert (
+        get_lake().read_bytes("artifacts/runs/r1/03_great_expectations.ipynb") == path.read_bytes()
+    )
+
+
+def test_dag_files_are_listed_from_their_source_without_importing_airflow():
+    rows = {r["dag_id"]: r for r in orchestration.dag_files()}
+    assert set(rows) >= {"example_dag", "notebook_pipeline"}, rows
+    assert rows["notebook_pipeline"]["file"] == "dags/notebook_pipeline.py"
+    assert rows["notebook_pipeline"]["schedule"] == "@daily"
+    assert "papermill" in rows["notebook_pipeline"]["tags"]
+
+
+def test_local_airflow_settings_bind_to_localhost_and_use_this_projects_dags(tmp_path):
+    orchestration.prepare_airflow_home(tmp_path)
+    env = orchestration.airflow_env(tmp_path, port=18080)
+    assert env["AIRFLOW_HOME"] == str(tmp_path)
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(get_settings().root / "dags")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert int(env["AIRFLOW__CORE__PARALLELISM"]) <= 4
+    assert len(env["AIRFLOW__API_AUTH__JWT_SECRET"]) == 64
+    passwords = json.loads((tmp_path / "passwords.json").read_text())
+    assert passwords == {"admin": "admin"}, "make airflow prints admin/admin as the login"
+
+
+def test_rest_client_reports_what_the_server_answered(free_port):
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(401)
+            self.end_headers()
+            self.wfile.write(b'{"detail": "Invalid credentials"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", free_port), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = orchestration.AirflowClient(f"http://127.0.0.1:{free_port}", "admin", "wrong")
+        with pytest.raises(
+            RuntimeError, match=r"POST /auth/token answered 401: .*Invalid credentials"
+        ):
+            client.dag("example_dag")
+    finally:
+        server.shutdown()
+        server.server_close()
