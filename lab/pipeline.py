@@ -136,12 +136,18 @@ def shared_kernel(cwd: Path) -> Iterator:
 
 
 def clear_namespace(manager) -> None:
-    """Forget every variable of the previous notebook (`%reset -f`), keep imported modules."""
+    """Forget the previous notebook's variables (`%reset -f`) and cell numbers; keep modules."""
     client = manager.blocking_client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        client.execute_interactive("%reset -f", timeout=60, output_hook=lambda _msg: None)
+        # numbering restarts too, so "failed in cell [n]" matches the executed notebook
+        client.execute_interactive(
+            "%reset -f\nget_ipython().execution_count = 1",
+            store_history=False,
+            timeout=60,
+            output_hook=lambda _msg: None,
+        )
     finally:
         client.stop_channels()
 
