@@ -61,6 +61,7 @@ def execute(path: Path, timeout: int = 600):
         nb,
         timeout=timeout,
         kernel_name="python3",
+        record_timing=False,  # saved lessons carry no clock times: clean diffs
         extra_arguments=KERNEL_ARGS,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()

@@ -47,7 +47,15 @@ def pushgateway(require_server, tmp_path_factory) -> Iterator[str]:
     """Debian's Pushgateway on a free 127.0.0.1 port."""
     require_server("Pushgateway", PUSHGATEWAY.exists(), f"{PUSHGATEWAY} is not installed")
     port = free_port()
-    with serving([str(PUSHGATEWAY), f"--web.listen-address=127.0.0.1:{port}"], port) as url:
+    # Debian's default persistence file is shared by every Pushgateway on the machine: an
+    # earlier run's groups would come back. Each test server gets its own.
+    data = tmp_path_factory.mktemp("pushgateway") / "pushgateway.data"
+    args = [
+        str(PUSHGATEWAY),
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--persistence.file={data}",
+    ]
+    with serving(args, port) as url:
         yield url
 
 
@@ -306,7 +314,9 @@ def test_prometheus_answers_notebook_04s_promql_with_the_pushed_metrics(on_stack
     }
     since = monitoring.promql(monitoring.SINCE_LAST_SUCCESS)
     assert set(since["step"]) == STEPS
-    assert since["value"].between(0, on_stack.seconds + 120).all(), since
+    assert since["value"].between(0, on_stack.seconds + 120).all(), since[
+        ["step", "value"]
+    ].to_dict("records")
 
 
 def test_prometheus_answers_a_range_query_over_the_run(on_stack):
