@@ -57,6 +57,8 @@ def execute(path: Path, timeout: int = 600):
     from lab.pipeline import KERNEL_ARGS
 
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
     NotebookClient(
         nb,
         timeout=timeout,
