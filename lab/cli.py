@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "jupyter", help="prepare the sandbox and start JupyterLab (what `make lab` runs)"
     )
     p.add_argument("--port", type=int, default=8888)
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="more JupyterLab options")
+    p.add_argument("extra", nargs="*", help="more JupyterLab options, e.g. --no-browser")
     p.set_defaults(func=_cmd_jupyter)
 
     p = sub.add_parser("grade", help="check an exercise (01, 02, 03) and give hints")
@@ -258,7 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "jupyter":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "jupyter":  # everything lab does not know goes to JupyterLab
+        args.extra = [*args.extra, *unknown]
     try:
         return args.func(args)
     except LabError as exc:

@@ -153,3 +153,23 @@ def test_an_unknown_command_is_an_argparse_error(capsys):
         main(["frobnicate"])
     assert info.value.code == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_jupyter_passes_options_it_does_not_know_to_jupyterlab(monkeypatch):
+    """`make lab JUPYTER_ARGS="--no-browser"` reaches JupyterLab instead of an argparse error."""
+    started = {}
+    for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        monkeypatch.setenv(name, "")  # restored after the test; the command sets them
+    monkeypatch.setattr("lab.sandbox.prepare", lambda: False)
+    monkeypatch.setattr("os.execv", lambda path, command: started.setdefault("command", command))
+    assert main(["jupyter", "--port", "8899", "--no-browser", "--ServerApp.token=t"]) == 0
+    command = started["command"]
+    assert "--port=8899" in command and command[-2:] == ["--no-browser", "--ServerApp.token=t"], command
+    assert "--LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb" in command
+
+
+def test_unknown_options_of_other_commands_are_still_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["doctor", "--no-such-flag"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
