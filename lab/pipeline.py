@@ -116,8 +116,26 @@ def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel
         ) from None
 
 
+@dataclass
+class SharedKernel:
+    """A started kernel and one client of ours to clear its namespace between notebooks."""
+
+    manager: object
+    client: object
+
+    def clear_namespace(self) -> None:
+        """Forget the previous notebook's variables (`%reset -f`) and cell numbers; keep modules."""
+        # numbering restarts too, so "failed in cell [n]" matches the executed notebook
+        self.client.execute_interactive(
+            "%reset -f\nget_ipython().execution_count = 1",
+            store_history=False,
+            timeout=60,
+            output_hook=lambda _msg: None,
+        )
+
+
 @contextmanager
-def shared_kernel(cwd: Path) -> Iterator:
+def shared_kernel(cwd: Path) -> Iterator[SharedKernel]:
     """One kernel for every notebook of a run, its namespace cleared between notebooks.
 
     A kernel start and the imports of `lab`, pandas and friends cost about 2 s a notebook;
@@ -129,27 +147,13 @@ def shared_kernel(cwd: Path) -> Iterator:
 
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(cwd=str(cwd), extra_arguments=KERNEL_ARGS)
-    try:
-        yield manager
-    finally:
-        manager.shutdown_kernel(now=True)
-
-
-def clear_namespace(manager) -> None:
-    """Forget the previous notebook's variables (`%reset -f`) and cell numbers; keep modules."""
     client = manager.blocking_client()
     client.start_channels()
     try:
-        client.wait_for_ready(timeout=60)
-        # numbering restarts too, so "failed in cell [n]" matches the executed notebook
-        client.execute_interactive(
-            "%reset -f\nget_ipython().execution_count = 1",
-            store_history=False,
-            timeout=60,
-            output_hook=lambda _msg: None,
-        )
+        yield SharedKernel(manager, client)
     finally:
         client.stop_channels()
+        manager.shutdown_kernel(now=True)
 
 
 def _failing_cell(output: Path, exc) -> str:
@@ -196,9 +200,13 @@ def _run_steps(run, chosen, params, settings, kernel, on_step) -> None:
         t0 = time.perf_counter()
         try:
             if index:
-                clear_namespace(kernel)
+                kernel.clear_namespace()
             execute_notebook(
-                settings.notebooks_dir / name, output, params, settings.notebooks_dir, kernel=kernel
+                settings.notebooks_dir / name,
+                output,
+                params,
+                settings.notebooks_dir,
+                kernel=kernel.manager,
             )
         except NotebookStepError as exc:
             result = NotebookRun(step, name, output, time.perf_counter() - t0, False, str(exc))
