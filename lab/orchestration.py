@@ -506,6 +506,11 @@ class AirflowClient:
             body["dag_run_id"] = run_id
         return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
 
+    def runs(self, dag_id: str) -> list[dict]:
+        """Every run of a DAG (the newest 100)."""
+        answer = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")
+        return answer["dag_runs"]
+
     def dag_run(self, dag_id: str, run_id: str) -> dict:
         return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}")
 

@@ -4,12 +4,15 @@ driven through the REST API v2 the way a user's script would drive it."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import time
+from pathlib import Path
 
 import pytest
 from airflow_cluster import http_status
 
 from lab.config import get_settings
-from lab.orchestration import run_date_for
+from lab.orchestration import AIRFLOW_PASSWORD, AIRFLOW_USER, run_date_for
 from lab.pipeline import safe_run_id
 from lab.warehouse import get_warehouse
 
@@ -91,3 +94,50 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prep
     )
     overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
     assert not overlaps, f"tasks in the duckdb_writer pool ran at the same time: {overlaps}"
+
+
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+
+
+def test_both_dags_succeed_when_triggered_from_the_ui(airflow, prepared_sandbox, require_server):
+    """A person's path: log in, open each DAG, press Trigger, confirm; both runs succeed."""
+    require_server("Chromium", CHROMIUM.exists(), f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    client = airflow.client()
+    dag_ids = ("example_dag", "notebook_pipeline")
+    before = {d: {r["dag_run_id"] for r in client.runs(d)} for d in dag_ids}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(f"{airflow.url}/dags/{dag_ids[0]}")
+            page.locator("input[name=username]").fill(AIRFLOW_USER)
+            page.locator("input[name=password]").fill(AIRFLOW_PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            for dag_id in dag_ids:
+                page.goto(f"{airflow.url}/dags/{dag_id}")
+                page.get_by_role("button", name="Trigger").first.click()
+                dialog = page.get_by_role("dialog")
+                dialog.get_by_text(f"Trigger Dag - {dag_id}").wait_for(timeout=30_000)
+                dialog.get_by_role("button", name="Trigger").click()
+                dialog.wait_for(state="hidden", timeout=30_000)
+        finally:
+            browser.close()
+
+    for dag_id in dag_ids:
+        deadline = time.monotonic() + 30
+        while not (
+            new := [r for r in client.runs(dag_id) if r["dag_run_id"] not in before[dag_id]]
+        ):
+            assert time.monotonic() < deadline, f"pressing Trigger created no run of {dag_id}"
+            time.sleep(1)
+        assert len(new) == 1, f"one press, one run of {dag_id}: {new}"
+        done = client.wait(dag_id, new[0]["dag_run_id"], timeout=420)
+        states = describe(client, dag_id, new[0]["dag_run_id"])
+        assert done["state"] == "success", (
+            f"{dag_id} triggered from the UI ended {done['state']}: {states}"
+        )
