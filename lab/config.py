@@ -110,8 +110,17 @@ class Settings:
         return self.home / "metrics"
 
     @property
+    def gx_uncommitted_dir(self) -> Path:
+        """What GX writes at run time: validation results and Data Docs (gitignored)."""
+        return self.gx_root / "gx" / "uncommitted"
+
+    @property
+    def gx_validations_dir(self) -> Path:
+        return self.gx_uncommitted_dir / "validations"
+
+    @property
     def data_docs_index(self) -> Path:
-        return self.gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        return self.gx_uncommitted_dir / "data_docs" / "local_site" / "index.html"
 
     def warehouse_dsn(self) -> dict[str, str]:
         """The PostgreSQL warehouse URL split into parts (the `stack` profile)."""

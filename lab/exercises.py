@@ -150,7 +150,7 @@ def check_03(answer: str | None = None) -> Feedback:
 
     day = as_date(EXERCISE_DATE)
     feedback = Feedback("03 · read the gate")
-    stored = get_settings().gx_root / "gx" / "uncommitted" / "validations" / "orders"
+    stored = get_settings().gx_validations_dir / "orders"
     files = sorted((stored / run_name("orders", day)).rglob("*.json")) if stored.exists() else []
     failed: set[str] = set()
     if files:  # the newest run of that day

@@ -71,6 +71,13 @@ class Lake:
         return sorted(self.fs.find(prefix))
 
 
+def ensure_buckets(settings: Settings | None = None) -> list[str]:
+    """Create the raw and artifacts buckets if missing; return the ones created."""
+    settings = settings or get_settings()
+    lake = get_lake(settings)
+    return [b for b in (settings.raw_bucket, settings.artifacts_bucket) if lake.ensure_bucket(b)]
+
+
 def get_lake(settings: Settings | None = None) -> Lake:
     """The object store of the active profile."""
     settings = settings or get_settings()

@@ -148,48 +148,31 @@ def _registry(run: StepRun):
     from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
-    labels = ["step"]
     ok = run.outcome == "success"
     finished = (run.finished_at or _now()).replace(tzinfo=dt.UTC).timestamp()
-    Gauge(
-        "lab_step_duration_seconds", "Wall time of the step's last run", labels, registry=registry
-    ).labels(run.step).set(run.duration_s)
-    Gauge(
-        "lab_step_success",
-        "1 when the step's last run succeeded, else 0",
-        labels,
-        registry=registry,
-    ).labels(run.step).set(1 if ok else 0)
-    Gauge(
-        "lab_step_last_run_timestamp_seconds",
-        "When the step last finished",
-        labels,
-        registry=registry,
-    ).labels(run.step).set(finished)
+
+    def gauge(name: str, documentation: str, labels: tuple[str, ...] = ("step",)) -> Gauge:
+        return Gauge(name, documentation, list(labels), registry=registry)
+
+    def per_step(name: str, documentation: str, value: float) -> None:
+        gauge(name, documentation).labels(run.step).set(value)
+
+    per_step("lab_step_duration_seconds", "Wall time of the step's last run", run.duration_s)
+    per_step("lab_step_success", "1 when the step's last run succeeded, else 0", 1 if ok else 0)
+    per_step("lab_step_last_run_timestamp_seconds", "When the step last finished", finished)
     if ok:
-        Gauge(
-            "lab_step_last_success_timestamp_seconds",
-            "When the step last succeeded",
-            labels,
-            registry=registry,
-        ).labels(run.step).set(finished)
-    rows = Gauge(
-        "lab_step_rows",
-        "Rows or items the step's last run handled, by kind",
-        ["step", "kind"],
-        registry=registry,
+        per_step(
+            "lab_step_last_success_timestamp_seconds", "When the step last succeeded", finished
+        )
+    rows = gauge(
+        "lab_step_rows", "Rows or items the step's last run handled, by kind", ("step", "kind")
     )
     for kind, value in sorted(run.counts.items()):
         rows.labels(run.step, kind).set(value)
     if run.suites:
-        gate = Gauge(
-            "lab_quality_gate_success", "1 when the suite passed", ["suite"], registry=registry
-        )
-        expectations = Gauge(
-            "lab_quality_expectations",
-            "Expectations by outcome",
-            ["suite", "outcome"],
-            registry=registry,
+        gate = gauge("lab_quality_gate_success", "1 when the suite passed", ("suite",))
+        expectations = gauge(
+            "lab_quality_expectations", "Expectations by outcome", ("suite", "outcome")
         )
         for suite, (success, passed, failed) in sorted(run.suites.items()):
             gate.labels(suite).set(1 if success else 0)

@@ -204,12 +204,9 @@ def run_notebook_step(
 
 def ensure_buckets(settings: Settings | None = None) -> list[str]:
     """Create the raw and artifacts buckets if missing; return the ones created."""
-    from lab.lake import get_lake
+    from lab import lake
 
-    settings = settings or get_settings()
-    lake = get_lake(settings)
-    buckets = (settings.raw_bucket, settings.artifacts_bucket)
-    return [b for b in buckets if lake.ensure_bucket(b)]
+    return lake.ensure_buckets(settings)
 
 
 def dbt_seed(settings: Settings | None = None) -> str:
@@ -229,7 +226,7 @@ def dbt_run(select: str = "stg_customers", settings: Settings | None = None) -> 
 def validation_results(settings: Settings | None = None) -> set[Path]:
     """The validation result files GX keeps in `gx/uncommitted/validations`."""
     settings = settings or get_settings()
-    folder = settings.gx_root / "gx" / "uncommitted" / "validations"
+    folder = settings.gx_validations_dir
     return set(folder.rglob("*.json")) if folder.exists() else set()
 
 
@@ -246,7 +243,7 @@ def validate_customers(run_id: str = "manual", settings: Settings | None = None)
     settings = settings or get_settings()
     before = validation_results(settings)
     gate = quality.run_gate(suites=[RAW_CUSTOMERS], settings=settings)
-    folder = settings.gx_root / "gx" / "uncommitted" / "validations"
+    folder = settings.gx_validations_dir
     kept = [
         keep_artifact(p, f"validations/{safe_run_id(run_id)}/{p.relative_to(folder)}", settings)
         for p in sorted(validation_results(settings) - before)

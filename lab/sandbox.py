@@ -33,7 +33,7 @@ def prepare(
 ) -> bool:
     """Make the sandbox ready to use; return False when it already was (nothing touched)."""
     from lab import steps
-    from lab.lake import get_lake
+    from lab.lake import ensure_buckets, get_lake
     from lab.pipeline import DEFAULT_RUN_DATE
 
     settings = get_settings()
@@ -42,11 +42,10 @@ def prepare(
         return False
     t0 = time.perf_counter()
     say(f"Preparing the sandbox ({settings.profile} profile) in {settings.home} ...")
-    lake = get_lake(settings)
-    for bucket in (settings.raw_bucket, settings.artifacts_bucket):
-        lake.ensure_bucket(bucket)
+    ensure_buckets(settings)
     say(
-        f"  [1/3] buckets {settings.raw_bucket!r} and {settings.artifacts_bucket!r} ready at {lake.location}"
+        f"  [1/3] buckets {settings.raw_bucket!r} and {settings.artifacts_bucket!r} ready at "
+        f"{get_lake(settings).location}"
     )
     from lab import transform
 
@@ -68,7 +67,7 @@ def reset(say: Callable[[str], None] = _say) -> None:
         if folder.exists():
             say(f"Removing {folder}")
             shutil.rmtree(folder)
-    uncommitted = settings.gx_root / "gx" / "uncommitted"
+    uncommitted = settings.gx_uncommitted_dir
     for sub in ("validations", "data_docs"):
         if (uncommitted / sub).exists():
             shutil.rmtree(uncommitted / sub)
