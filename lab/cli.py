@@ -151,7 +151,7 @@ def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) ->
         f"--port={port}",
         f"--ServerApp.root_dir={root_dir or get_settings().root}",
         "--LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb",
-        # no pop-ups asking to fetch news or updates from the internet
+        # nothing fetched from the internet (the news prompt itself: see jupyter_settings)
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
