@@ -125,6 +125,7 @@ class SharedKernel:
 
     def clear_namespace(self) -> None:
         """Forget the previous notebook's variables (`%reset -f`) and cell numbers; keep modules."""
+        self.close_notebook_clients()
         # numbering restarts too, so "failed in cell [n]" matches the executed notebook
         self.client.execute_interactive(
             "%reset -f\nget_ipython().execution_count = 1",
@@ -132,6 +133,28 @@ class SharedKernel:
             timeout=60,
             output_hook=lambda _msg: None,
         )
+
+    def close_notebook_clients(self) -> None:
+        """Close the clients papermill opened: it leaves them running on a kernel it does not own."""
+        while self.manager.handed_out:
+            self.manager.handed_out.pop().stop_channels()
+
+
+def _kernel_manager(**kwargs):
+    """A KernelManager that remembers the clients it hands out, so they can be closed."""
+    from jupyter_client.manager import KernelManager
+
+    class TrackingKernelManager(KernelManager):
+        def __init__(self, **kw) -> None:
+            super().__init__(**kw)
+            self.handed_out = []
+
+        def client(self, **kw):
+            client = super().client(**kw)
+            self.handed_out.append(client)
+            return client
+
+    return TrackingKernelManager(**kwargs)
 
 
 @contextmanager
@@ -143,16 +166,15 @@ def shared_kernel(cwd: Path) -> Iterator[SharedKernel]:
     imported, variables do not: each notebook still starts from its own parameters cell
     (and CI runs every notebook in a kernel of its own, so none can lean on another's).
     """
-    from jupyter_client.manager import KernelManager
-
-    manager = KernelManager(kernel_name="python3")
+    manager = _kernel_manager(kernel_name="python3")
     manager.start_kernel(cwd=str(cwd), extra_arguments=KERNEL_ARGS)
-    client = manager.blocking_client()
-    client.start_channels()
+    kernel = SharedKernel(manager, manager.blocking_client())
+    kernel.client.start_channels()
     try:
-        yield SharedKernel(manager, client)
+        yield kernel
     finally:
-        client.stop_channels()
+        kernel.close_notebook_clients()
+        kernel.client.stop_channels()
         manager.shutdown_kernel(now=True)
 
 
