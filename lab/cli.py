@@ -201,7 +201,7 @@ def _cmd_notebooks(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.datagen import DEFAULT_ROWS
+    from lab.contract import DEFAULT_ROWS
     from lab.pipeline import DEFAULT_RUN_DATE
 
     parser = argparse.ArgumentParser(prog="lab", description="The Data Engineering Sandbox.")

@@ -12,15 +12,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from lab.contract import (
+    CUSTOMER_IDS,
+    DEFAULT_ROWS,
+    STATUS_WEIGHTS,
+    STATUSES,
+    as_date,
+)
+from lab.contract import EPOCH as _EPOCH
 from lab.errors import LabError
 
-DEFAULT_ROWS = 500
 MAX_ROWS = 99_999
-CUSTOMER_IDS = range(1, 101)  # the customers of dbt/seeds/raw_customers.csv
-STATUSES = ("placed", "shipped", "completed", "returned", "return_pending")
-STATUS_WEIGHTS = (0.15, 0.2, 0.5, 0.1, 0.05)
-CSV_COLUMNS = ("order_id", "customer_id", "order_date", "status", "amount")
-_EPOCH = dt.date(2020, 1, 1)
 
 # defect -> (what it does, who catches it)
 DEFECTS = {
@@ -42,20 +44,6 @@ def _check_args(rows: int, dirty: float) -> None:
         )
     if not 0.0 <= float(dirty) <= 1.0:
         raise LabError(f"dirty={dirty!r} is out of range. Fix: choose a fraction from 0.0 to 1.0.")
-
-
-def as_date(value: dt.date | str) -> dt.date:
-    """Accept a date or an ISO string (`2026-11-01`), with a clear error for anything else."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise LabError(
-            f"{value!r} is not a date. Fix: use the ISO form YYYY-MM-DD, e.g. 2026-11-01."
-        ) from None
 
 
 def make_orders(

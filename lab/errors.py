@@ -13,6 +13,10 @@ class ConfigError(LabError):
     """A setting in the environment or `.env` is missing or invalid."""
 
 
+class ContractError(LabError):
+    """A value does not fit the data contract (a date, a row count, a column)."""
+
+
 class BatchFileError(LabError):
     """A landed batch file is missing, empty or unreadable."""
 

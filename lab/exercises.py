@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, get_settings
-from lab.datagen import as_date
+from lab.contract import as_date
 from lab.warehouse import get_warehouse
 
 # The day each exercise works on, so exercises never disturb the lessons' data.

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from lab.config import ORDERS_PREFIX, QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings
-from lab.datagen import CSV_COLUMNS, STATUSES, as_date, make_orders, to_csv_bytes
+from lab.contract import CSV_COLUMNS, STATUSES, as_date
+from lab.datagen import make_orders, to_csv_bytes
 from lab.errors import BatchFileError, LabError, LakeError
 from lab.lake import Lake, get_lake
 from lab.warehouse import Warehouse, get_warehouse

@@ -67,7 +67,7 @@ def run_date_for(logical_date: dt.datetime | None, run_after: dt.datetime | None
     date unless one is given; those process the day they were triggered for (`run_after`),
     else today (UTC).
     """
-    from lab.datagen import as_date
+    from lab.contract import as_date
 
     for value in (logical_date, run_after):
         if value is not None:
@@ -90,7 +90,7 @@ def step_parameters(
     run_date = the logical date (YYYY-MM-DD), run_id = the Airflow run id made safe for paths,
     rows and dirty from the DAG run's params, profile from LAB_PROFILE.
     """
-    from lab.datagen import DEFAULT_ROWS
+    from lab.contract import DEFAULT_ROWS
     from lab.pipeline import notebook_parameters, safe_run_id
 
     settings = settings or get_settings()

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.config import PIPELINE_NOTEBOOKS, Settings, environ, get_settings
-from lab.datagen import DEFAULT_ROWS, as_date
+from lab.contract import (
+    DEFAULT_ROWS,
+    DEFAULT_RUN_DATE,
+    as_date,
+)
 from lab.errors import NotebookStepError
 
-DEFAULT_RUN_DATE = "2026-11-01"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from lab.config import RAW_CUSTOMERS, RAW_ORDERS, Settings, get_settings
-from lab.datagen import STATUSES, as_date
+from lab.contract import STATUSES, as_date
 from lab.errors import QualityGateError
 from lab.warehouse import get_warehouse
 

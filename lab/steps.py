@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from lab import ingest, metrics
-from lab.datagen import DEFAULT_ROWS, as_date
+from lab.contract import DEFAULT_ROWS, as_date
 from lab.errors import LabError
 
 

@@ -164,7 +164,9 @@ def test_jupyter_passes_options_it_does_not_know_to_jupyterlab(monkeypatch):
     monkeypatch.setattr("os.execv", lambda path, command: started.setdefault("command", command))
     assert main(["jupyter", "--port", "8899", "--no-browser", "--ServerApp.token=t"]) == 0
     command = started["command"]
-    assert "--port=8899" in command and command[-2:] == ["--no-browser", "--ServerApp.token=t"], command
+    assert "--port=8899" in command and command[-2:] == ["--no-browser", "--ServerApp.token=t"], (
+        command
+    )
     assert "--LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb" in command
 
 

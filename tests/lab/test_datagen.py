@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from lab import datagen
+from lab import contract, datagen
 from lab.errors import LabError
 
 
@@ -34,13 +34,13 @@ def test_different_seeds_give_different_orders():
 
 def test_a_clean_batch_has_the_upstream_columns_as_text():
     frame = datagen.make_orders("2026-11-01", rows=50)
-    assert tuple(frame.columns) == datagen.CSV_COLUMNS, (
-        f"expected columns {datagen.CSV_COLUMNS}, got {tuple(frame.columns)}"
+    assert tuple(frame.columns) == contract.CSV_COLUMNS, (
+        f"expected columns {contract.CSV_COLUMNS}, got {tuple(frame.columns)}"
     )
     assert len(frame) == 50, f"expected 50 rows, got {len(frame)}"
     assert frame.map(lambda v: isinstance(v, str)).all().all(), "expected every value a string"
     assert set(frame["order_date"]) == {"2026-11-01"}
-    assert set(frame["status"]) <= set(datagen.STATUSES)
+    assert set(frame["status"]) <= set(contract.STATUSES)
     customers = frame["customer_id"].astype(int)
     assert customers.between(1, 100).all(), f"expected customers 1..100, got {customers.unique()}"
     amounts = frame["amount"].astype(float)

@@ -1,0 +1,64 @@
+"""The data contract of the orders feed: one place for its columns, types, values and limits.
+
+The generator, the loader, the quality suites, the DAG parameters, the CLI defaults and the
+tests read these names; a renamed column or a new status breaks a test here, not production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from lab.errors import ContractError
+
+# The columns of a delivery, in the order the upstream system writes them, with their
+# warehouse types (DuckDB and PostgreSQL spell them the same way).
+COLUMNS: dict[str, str] = {
+    "order_id": "bigint",
+    "customer_id": "bigint",
+    "order_date": "date",
+    "status": "varchar",
+    "amount": "decimal(12, 2)",
+}
+CSV_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
+KEY = "order_id"
+# What an update of an earlier order may not change.
+IMMUTABLE_COLUMNS: tuple[str, ...] = ("customer_id", "order_date")
+
+STATUSES: tuple[str, ...] = ("placed", "shipped", "completed", "returned", "return_pending")
+STATUS_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.5, 0.1, 0.05)
+
+AMOUNT_PRECISION, AMOUNT_SCALE = 12, 2
+MAX_AMOUNT = 10 ** (AMOUNT_PRECISION - AMOUNT_SCALE)  # exclusive: decimal(12, 2) holds less
+# Largest integer a float64 carries exactly; a key above it is refused by the loader only when
+# it cannot be kept exactly (it never is: keys are read as text and cast by the engine).
+MAX_EXACT_FLOAT_INT = 2**53
+
+# The generator: order ids are `day * ORDER_ID_DAY_STRIDE + n`, so no two days collide at any
+# size up to the stride. Customer ids are those of dbt/seeds/raw_customers.csv.
+ORDER_ID_DAY_STRIDE = 1_000_000_000
+MAX_ROWS = 100_000_000
+DEFAULT_ROWS = 500
+CUSTOMER_IDS = range(1, 101)
+EPOCH = dt.date(2020, 1, 1)
+
+DEFAULT_RUN_DATE = "2026-11-01"
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def as_date(value: dt.date | str) -> dt.date:
+    """A date, or exactly an ISO date string (`2026-11-01`); anything else is refused."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if _ISO_DATE.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ContractError(
+        f"{value!r} is not a date. Fix: use the ISO form YYYY-MM-DD, e.g. {DEFAULT_RUN_DATE}."
+    )
