@@ -275,3 +275,33 @@ def quarantine_summary(warehouse: Warehouse | None = None) -> pd.DataFrame:
         f"select batch_date, reason, count(*) as rows from {QUARANTINE_ORDERS} "
         "group by batch_date, reason order by batch_date desc, rows desc, reason"
     )
+
+
+def load_file(
+    path,
+    batch_date: dt.date | str,
+    *,
+    warehouse: Warehouse | None = None,
+    source: str | None = None,
+    run_id: str | None = None,
+    allow_empty: bool = False,
+) -> IngestResult:
+    """Load one local CSV file as the delivery of `batch_date` into the warehouse."""
+    from pathlib import Path
+
+    batch_date = as_date(batch_date)
+    path = Path(path)
+    warehouse = warehouse or get_warehouse()
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)[list(CSV_COLUMNS)]
+    ensure_tables(warehouse)
+    good, bad = validate_rows(frame)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    source = source or str(path)
+    good = good.assign(batch_date=batch_date, source_file=source, loaded_at=now)
+    bad = bad.assign(batch_date=batch_date, source_file=source, quarantined_at=now)
+    columns = ["batch_date", "source_file", "line_number", *CSV_COLUMNS, "reason", "quarantined_at"]
+    warehouse.execute(f"delete from {RAW_ORDERS} where batch_date = ?", [batch_date])
+    warehouse.execute(f"delete from {QUARANTINE_ORDERS} where batch_date = ?", [batch_date])
+    loaded = warehouse.insert_dataframe(RAW_ORDERS, good)
+    quarantined = warehouse.insert_dataframe(QUARANTINE_ORDERS, bad[columns])
+    return IngestResult(batch_date, source, len(frame), loaded, quarantined)
