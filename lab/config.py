@@ -25,6 +25,7 @@ QUARANTINE_ORDERS = "quarantine_orders"
 RAW_CUSTOMERS = "raw_customers"
 OPS_SCHEMA = "ops"
 STEP_RUNS = f"{OPS_SCHEMA}.step_runs"
+LOAD_BATCHES = f"{OPS_SCHEMA}.load_batches"
 ORDERS_PREFIX = "orders"
 
 # The numbered lessons that are also production steps, in pipeline order.

@@ -29,6 +29,8 @@ STATUSES: tuple[str, ...] = ("placed", "shipped", "completed", "returned", "retu
 STATUS_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.5, 0.1, 0.05)
 
 AMOUNT_PRECISION, AMOUNT_SCALE = 12, 2
+# An order date more than this many days before its batch date is refused (a typo, not history).
+MAX_ORDER_AGE_DAYS = 365
 MAX_AMOUNT = 10 ** (AMOUNT_PRECISION - AMOUNT_SCALE)  # exclusive: decimal(12, 2) holds less
 # Largest integer a float64 carries exactly; a key above it is refused by the loader only when
 # it cannot be kept exactly (it never is: keys are read as text and cast by the engine).

@@ -1,49 +1,41 @@
-"""Land a batch in the lake, validate its rows, load the good ones, quarantine the rest.
+"""Land a delivery in the lake, load its good rows, quarantine the rest, reconcile the counts.
 
 The rule the learner sees at the end of every load: rows in = rows loaded + rows quarantined.
-Loading a date again replaces that date's rows, so a rerun never duplicates data.
+A load of a date replaces that date's rows in one transaction, so a rerun never duplicates data
+and a failed or killed load leaves the date as it was; the same file loaded again changes
+nothing. The work itself is in lab.delivery (the file), lab.rules and lab.loader (the engine).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
-from lab.config import ORDERS_PREFIX, QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings
-from lab.contract import CSV_COLUMNS, STATUSES, as_date
+from lab import delivery, loader
+from lab.config import (
+    LOAD_BATCHES,
+    ORDERS_PREFIX,
+    QUARANTINE_ORDERS,
+    RAW_ORDERS,
+    Settings,
+    get_settings,
+)
+from lab.contract import as_date
 from lab.datagen import make_orders, to_csv_bytes
 from lab.errors import BatchFileError, LabError, LakeError
 from lab.lake import Lake, get_lake
+from lab.schema import ensure_tables as _ensure_tables
 from lab.warehouse import Warehouse, get_warehouse
 
-RAW_ORDERS_DDL = f"""
-create table if not exists {RAW_ORDERS} (
-    order_id bigint primary key,
-    customer_id bigint not null,
-    order_date date not null,
-    status varchar not null,
-    amount decimal(10, 2) not null,
-    batch_date date not null,
-    source_file varchar not null,
-    loaded_at timestamp not null
-)"""
-
-QUARANTINE_DDL = f"""
-create table if not exists {QUARANTINE_ORDERS} (
-    batch_date date not null,
-    source_file varchar not null,
-    line_number integer not null,
-    order_id varchar,
-    customer_id varchar,
-    order_date varchar,
-    status varchar,
-    amount varchar,
-    reason varchar not null,
-    quarantined_at timestamp not null
-)"""
+_DATE_SEGMENT = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
+_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
 
 
 @dataclass
@@ -56,6 +48,11 @@ class IngestResult:
     rows_loaded: int
     rows_quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
+    status: str = "loaded"  # loaded | unchanged | refused
+    message: str = ""
+    sha256: str = ""
+    replaced: str | None = None
+    file: str = ""
 
     @property
     def reconciled(self) -> bool:
@@ -72,22 +69,39 @@ class IngestResult:
     def summary(self) -> pd.DataFrame:
         """The reconciliation as a small table."""
         return pd.DataFrame(
-            {
-                "rows": [self.rows_in, self.rows_loaded, self.rows_quarantined],
-            },
+            {"rows": [self.rows_in, self.rows_loaded, self.rows_quarantined]},
             index=pd.Index(["in the file", "loaded", "quarantined"], name=str(self.batch_date)),
         )
 
+    def as_dict(self) -> dict:
+        """One file's outcome for `lab ingest --json`."""
+        return {
+            "file": self.file or self.source,
+            "date": self.batch_date.isoformat() if self.batch_date else None,
+            "rows_in": self.rows_in,
+            "loaded": self.rows_loaded,
+            "quarantined": self.rows_quarantined,
+            "status": self.status,
+            "message": self.message or str(self),
+        }
+
     def __str__(self) -> str:
+        if self.status == "refused":
+            return self.message
         check = "=" if self.reconciled else "!="
-        return (
+        text = (
             f"{self.batch_date}: {self.rows_in} rows in {check} {self.rows_loaded} loaded + "
             f"{self.rows_quarantined} quarantined"
         )
+        if self.status == "unchanged":
+            text += " (the same file was loaded before; nothing changed)"
+        elif self.replaced and self.replaced != self.source:
+            text += f" (replaced {self.replaced})"
+        return text
 
 
 def batch_path(batch_date: dt.date | str, settings: Settings | None = None) -> str:
-    """Where a day's batch lives in the lake: `raw/orders/date=YYYY-MM-DD/orders.csv`."""
+    """Where a day's delivery lives in the lake: `raw/orders/date=YYYY-MM-DD/orders.csv`."""
     settings = settings or get_settings()
     return (
         f"{settings.raw_bucket}/{ORDERS_PREFIX}/date={as_date(batch_date).isoformat()}/orders.csv"
@@ -100,151 +114,242 @@ def land_batch(
     dirty: float = 0.0,
     *,
     frame: pd.DataFrame | None = None,
+    source: str | Path | None = None,
     lake: Lake | None = None,
+    settings: Settings | None = None,
 ) -> str:
-    """Write a day's batch (generated, or the frame given) to the lake's raw zone; return its path."""
-    settings = get_settings()
+    """Put a day's delivery in the lake's raw zone exactly as it arrived; return its path.
+
+    The delivery is a file (`source`), a frame of text values, or else a generated batch.
+    """
+    settings = settings or get_settings()
     lake = lake or get_lake(settings)
     lake.ensure_bucket(settings.raw_bucket)
+    path = batch_path(batch_date, settings)
+    if source is not None:
+        lake.put_file(Path(source), path)
+        return path
     if frame is None:
         frame = make_orders(batch_date, **({"rows": rows} if rows is not None else {}), dirty=dirty)
-    path = batch_path(batch_date, settings)
     lake.write_bytes(path, to_csv_bytes(frame))
     return path
 
 
-def read_batch(path: str, lake: Lake | None = None) -> pd.DataFrame:
-    """Read a landed CSV with every value as text; a broken file gets one clear sentence."""
-    lake = lake or get_lake()
-    try:
-        data = lake.read_bytes(path)
-    except LakeError as exc:
-        raise BatchFileError(
-            f"The batch file {lake.url(path)} is missing. Fix: land it first with "
-            "lab.ingest.land_batch(date) or `lab pipeline --date ...`."
-        ) from exc
-    if not data.strip():
-        raise BatchFileError(
-            f"The batch file {lake.url(path)} is empty (0 bytes of data). Fix: land the batch "
-            "again; an upstream export that produced nothing must not be loaded."
-        )
-    try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise BatchFileError(
-            f"The batch file {lake.url(path)} is not readable CSV ({str(exc).strip()}). Fix: "
-            "re-export it as UTF-8 CSV with a header line."
-        ) from exc
-    missing = [c for c in CSV_COLUMNS if c not in frame.columns]
-    if missing:
-        raise BatchFileError(
-            f"The batch file {lake.url(path)} lacks the column(s) {', '.join(missing)} "
-            f"(found: {', '.join(map(str, frame.columns)) or 'none'}). Fix: the header must be "
-            f"{','.join(CSV_COLUMNS)}."
-        )
-    return frame[list(CSV_COLUMNS)]
-
-
-def validate_rows(
-    frame: pd.DataFrame, already_loaded: set[int] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split text rows into typed good rows and bad rows with a `reason` column.
-
-    Each bad row gets the first rule it breaks. `already_loaded` holds order ids that other
-    batches loaded before; a repeat of one of them is a duplicate too.
-    """
-    already_loaded = already_loaded or set()
-    work = frame.copy()
-    work["line_number"] = range(2, len(work) + 2)  # line 1 is the header
-    order_id = pd.to_numeric(work["order_id"].str.strip(), errors="coerce")
-    customer_id = pd.to_numeric(work["customer_id"].str.strip(), errors="coerce")
-    order_date = pd.to_datetime(work["order_date"].str.strip(), format="%Y-%m-%d", errors="coerce")
-    amount = pd.to_numeric(work["amount"].str.strip(), errors="coerce")
-    status = work["status"].str.strip()
-    first_seen = ~order_id.duplicated(keep="first") | order_id.isna()
-
-    rules = [
-        ("order_id is empty or not a whole number", order_id.isna() | (order_id % 1 != 0)),
-        ("order_id repeats an earlier row of this file", ~first_seen),
-        ("order_id was already loaded by another batch", order_id.isin(already_loaded)),
-        ("customer_id is empty or not a whole number", customer_id.isna() | (customer_id % 1 != 0)),
-        ("order_date is not a date (YYYY-MM-DD)", order_date.isna()),
-        ("amount is not a number", amount.isna()),
-        (f"status is not one of {', '.join(STATUSES)}", ~status.isin(STATUSES)),
-    ]
-    reason = pd.Series(pd.NA, index=work.index, dtype="object")
-    for text, broken in rules:
-        reason = reason.mask(reason.isna() & broken.fillna(True), text)
-    bad_mask = reason.notna()
-    bad = work[bad_mask].assign(reason=reason[bad_mask])
-    good = pd.DataFrame(
-        {
-            "order_id": order_id[~bad_mask].astype("int64"),
-            "customer_id": customer_id[~bad_mask].astype("int64"),
-            "order_date": order_date[~bad_mask].dt.date,
-            "status": status[~bad_mask],
-            "amount": amount[~bad_mask].round(2),
-        }
-    )
-    return good.reset_index(drop=True), bad.reset_index(drop=True)
-
-
-def ensure_tables(warehouse: Warehouse | None = None) -> None:
-    """Create the raw and quarantine tables if they are missing."""
-    warehouse = warehouse or get_warehouse()
-    warehouse.execute(RAW_ORDERS_DDL)
-    warehouse.execute(QUARANTINE_DDL)
-
-
 def load_batch(
-    batch_date: dt.date | str, *, lake: Lake | None = None, warehouse: Warehouse | None = None
+    batch_date: dt.date | str,
+    *,
+    lake: Lake | None = None,
+    warehouse: Warehouse | None = None,
+    settings: Settings | None = None,
+    run_id: str = "manual",
+    allow_empty: bool = False,
 ) -> IngestResult:
-    """Load a landed day into `raw_orders`, quarantining bad rows; safe to run again."""
+    """Load the day's landed delivery into `raw_orders`, quarantining bad rows; safe to rerun."""
     batch_date = as_date(batch_date)
-    settings = get_settings()
+    settings = settings or get_settings()
     lake = lake or get_lake(settings)
-    warehouse = warehouse or get_warehouse(settings)
     path = batch_path(batch_date, settings)
-    frame = read_batch(path, lake)
-    ensure_tables(warehouse)
-    ids = pd.to_numeric(frame["order_id"], errors="coerce").dropna()
-    already: set[int] = set()
-    if not ids.empty:
-        already = set(
-            warehouse.query(
-                f"select order_id from {RAW_ORDERS} "
-                "where order_id between ? and ? and batch_date <> ?",
-                [int(ids.min()), int(ids.max()), batch_date],
-            )["order_id"].astype("int64")
+    with _local_copy(lake, path) as local:
+        return load_file(
+            local,
+            batch_date,
+            warehouse=warehouse or get_warehouse(settings),
+            source=lake.url(path),
+            run_id=run_id,
+            allow_empty=allow_empty,
         )
-    good, bad = validate_rows(frame, already)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    source = lake.url(path)
-    good = good.assign(batch_date=batch_date, source_file=source, loaded_at=now)
-    bad = bad.assign(batch_date=batch_date, source_file=source, quarantined_at=now)
-    quarantine_columns = [
-        "batch_date",
-        "source_file",
-        "line_number",
-        *CSV_COLUMNS,
-        "reason",
-        "quarantined_at",
-    ]
-    warehouse.execute(f"delete from {RAW_ORDERS} where batch_date = ?", [batch_date])
-    warehouse.execute(f"delete from {QUARANTINE_ORDERS} where batch_date = ?", [batch_date])
-    loaded = warehouse.insert_dataframe(RAW_ORDERS, good)
-    quarantined = warehouse.insert_dataframe(QUARANTINE_ORDERS, bad[quarantine_columns])
+
+
+def load_file(
+    path: str | Path,
+    batch_date: dt.date | str,
+    *,
+    warehouse: Warehouse | None = None,
+    source: str | None = None,
+    run_id: str = "manual",
+    allow_empty: bool = False,
+) -> IngestResult:
+    """Load one local CSV file as the delivery of `batch_date`, in one transaction."""
+    batch_date = as_date(batch_date)
+    checked = delivery.inspect(path)
+    source = source or str(path)
+    outcome = loader.load(
+        warehouse or get_warehouse(),
+        checked,
+        batch_date,
+        source=source,
+        run_id=run_id,
+        allow_empty=allow_empty,
+    )
     result = IngestResult(
         batch_date=batch_date,
         source=source,
-        rows_in=len(frame),
-        rows_loaded=loaded,
-        rows_quarantined=quarantined,
-        reasons=bad["reason"].value_counts().to_dict() if not bad.empty else {},
+        rows_in=outcome.rows_in,
+        rows_loaded=outcome.loaded,
+        rows_quarantined=outcome.quarantined,
+        reasons=outcome.reasons,
+        status=outcome.status,
+        sha256=outcome.sha256,
+        replaced=outcome.replaced,
+        file=str(path),
     )
-    if not result.reconciled:  # pragma: no cover - a bug in the rules above, never bad data
-        raise LabError(f"Counts do not reconcile: {result}. This is a bug in lab.ingest.")
+    if checked.ignored_columns:
+        result.message = f"{result} (ignored column(s): {', '.join(checked.ignored_columns)})"
+    if not result.reconciled:  # pragma: no cover - the loader checks before it commits
+        raise LabError(f"Counts do not reconcile: {result}. This is a bug in lab.loader.")
     return result
+
+
+@contextmanager
+def _local_copy(lake: Lake, path: str) -> Iterator[Path]:
+    """The landed file as a local path: itself on `local`, a temporary download on `stack`."""
+    local = lake.local_path(path)
+    if local is not None:
+        if not local.exists():
+            raise BatchFileError(
+                f"The batch file {lake.url(path)} is missing. Fix: land it first with "
+                "lab.ingest.land_batch(date), `lab ingest FILE` or `lab pipeline --date ...`."
+            )
+        yield local
+        return
+    with tempfile.TemporaryDirectory(prefix="lab-ingest-") as folder:
+        target = Path(folder) / Path(path).name
+        try:
+            lake.get_file(path, target)
+        except LakeError as exc:
+            raise BatchFileError(
+                f"The batch file {lake.url(path)} is missing. Fix: land it first with "
+                "lab.ingest.land_batch(date), `lab ingest FILE` or `lab pipeline --date ...`."
+            ) from exc
+        yield target
+
+
+# --- a learner's own files ------------------------------------------------------------------
+
+
+def date_for(path: str | Path, given: dt.date | str | None = None) -> dt.date:
+    """The date a file delivers: `given`, else a `date=YYYY-MM-DD` folder, else one in its name."""
+    if given is not None:
+        return as_date(given)
+    text = Path(path).as_posix()
+    found = _DATE_SEGMENT.search(text) or _DATE_IN_NAME.search(Path(path).name)
+    if found:
+        return as_date(found.group(1))
+    raise BatchFileError(
+        f"The batch file {path} does not say which date it delivers. Fix: pass --date "
+        "YYYY-MM-DD, put it in a folder named date=YYYY-MM-DD, or name it like "
+        "orders-2026-11-07.csv."
+    )
+
+
+def ingest_file(
+    path: str | Path,
+    batch_date: dt.date | str | None = None,
+    *,
+    allow_empty: bool = False,
+    run_id: str = "manual",
+    settings: Settings | None = None,
+) -> IngestResult:
+    """Check a file of your own, land it as it arrived, and load it."""
+    settings = settings or get_settings()
+    batch_date = date_for(path, batch_date)
+    delivery.inspect(path)  # refuse a file that is no delivery before it reaches the lake
+    land_batch(batch_date, source=path, settings=settings)
+    result = load_batch(batch_date, settings=settings, run_id=run_id, allow_empty=allow_empty)
+    result.file = str(path)
+    return result
+
+
+def delivered_files(path: str | Path) -> list[Path]:
+    """The files to ingest: the file itself, or every visible file below a folder, sorted."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+
+
+def ingest_path(
+    path: str | Path,
+    batch_date: dt.date | str | None = None,
+    *,
+    allow_empty: bool = False,
+    run_id: str = "manual",
+) -> list[IngestResult]:
+    """`lab ingest`: every file of a folder (or one file); a refused file does not stop the rest."""
+    settings = get_settings()
+    results, seen = [], {}
+    for file in delivered_files(path):
+        try:
+            day = date_for(file, batch_date)
+            if day in seen:
+                raise BatchFileError(
+                    f"The batch file {file} delivers {day}, like {seen[day]} before it. Fix: "
+                    "keep one file per date in the folder (a later delivery replaces the "
+                    "earlier one when you load it on its own)."
+                )
+            seen[day] = file
+            results.append(
+                ingest_file(file, day, allow_empty=allow_empty, run_id=run_id, settings=settings)
+            )
+        except LabError as exc:
+            results.append(_refused(file, exc))
+    return results
+
+
+def _refused(file: Path, exc: LabError) -> IngestResult:
+    try:
+        day = date_for(file)
+    except LabError:
+        day = None
+    return IngestResult(day, str(file), 0, 0, 0, status="refused", message=str(exc), file=str(file))
+
+
+# --- looking at what was loaded -------------------------------------------------------------
+
+
+def ensure_tables(warehouse: Warehouse | None = None) -> None:
+    """Create the raw, quarantine and load-record tables if they are missing."""
+    _ensure_tables(warehouse or get_warehouse())
+
+
+def read_batch(path: str, lake: Lake | None = None) -> pd.DataFrame:
+    """A landed file's rows as text, to look at (the loader itself never reads it into pandas)."""
+    lake = lake or get_lake()
+    with _local_copy(lake, path) as local:
+        checked = delivery.inspect(local)
+        frame = pd.read_csv(local, dtype=str, keep_default_na=False, index_col=False)
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame[[c for c in checked.header if c in frame.columns]]
+
+
+def validate_rows(
+    frame: pd.DataFrame, batch_date: dt.date | str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split text rows into typed good rows and bad rows with a `reason`, by the loader's rules.
+
+    The rows are loaded into a scratch DuckDB file with the real loader, so what you see here
+    is exactly what a load would do.
+    """
+    from lab.warehouse import DuckDBWarehouse
+
+    with tempfile.TemporaryDirectory(prefix="lab-validate-") as folder:
+        file = Path(folder) / "sample.csv"
+        file.write_bytes(to_csv_bytes(frame))
+        scratch = DuckDBWarehouse(Path(folder) / "scratch.duckdb")
+        load_file(file, batch_date, warehouse=scratch, source="sample.csv")
+        good = scratch.query(
+            f"select order_id, customer_id, order_date, status, amount from {RAW_ORDERS} "
+            "order by rowid"
+        )
+        bad = scratch.query(
+            f"select line_number, order_id, customer_id, order_date, status, amount, reason "
+            f"from {QUARANTINE_ORDERS} order by line_number"
+        )
+    return good, bad
 
 
 def quarantined_rows(batch_date: dt.date | str, warehouse: Warehouse | None = None) -> pd.DataFrame:
@@ -266,6 +371,14 @@ def loaded_dates(warehouse: Warehouse | None = None) -> list[dt.date]:
     return [as_date(d) for d in frame["batch_date"]]
 
 
+def load_history(warehouse: Warehouse | None = None) -> pd.DataFrame:
+    """Every load: date, file, its sha256, the counts, when, by which run, what it replaced."""
+    warehouse = warehouse or get_warehouse()
+    if not warehouse.table_exists(LOAD_BATCHES):
+        return pd.DataFrame()
+    return warehouse.query(f"select * from {LOAD_BATCHES} order by loaded_at, batch_date")
+
+
 def quarantine_summary(warehouse: Warehouse | None = None) -> pd.DataFrame:
     """Quarantined rows per batch date and reason, newest first: where the dirty days were."""
     warehouse = warehouse or get_warehouse()
@@ -275,33 +388,3 @@ def quarantine_summary(warehouse: Warehouse | None = None) -> pd.DataFrame:
         f"select batch_date, reason, count(*) as rows from {QUARANTINE_ORDERS} "
         "group by batch_date, reason order by batch_date desc, rows desc, reason"
     )
-
-
-def load_file(
-    path,
-    batch_date: dt.date | str,
-    *,
-    warehouse: Warehouse | None = None,
-    source: str | None = None,
-    run_id: str | None = None,
-    allow_empty: bool = False,
-) -> IngestResult:
-    """Load one local CSV file as the delivery of `batch_date` into the warehouse."""
-    from pathlib import Path
-
-    batch_date = as_date(batch_date)
-    path = Path(path)
-    warehouse = warehouse or get_warehouse()
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)[list(CSV_COLUMNS)]
-    ensure_tables(warehouse)
-    good, bad = validate_rows(frame)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    source = source or str(path)
-    good = good.assign(batch_date=batch_date, source_file=source, loaded_at=now)
-    bad = bad.assign(batch_date=batch_date, source_file=source, quarantined_at=now)
-    columns = ["batch_date", "source_file", "line_number", *CSV_COLUMNS, "reason", "quarantined_at"]
-    warehouse.execute(f"delete from {RAW_ORDERS} where batch_date = ?", [batch_date])
-    warehouse.execute(f"delete from {QUARANTINE_ORDERS} where batch_date = ?", [batch_date])
-    loaded = warehouse.insert_dataframe(RAW_ORDERS, good)
-    quarantined = warehouse.insert_dataframe(QUARANTINE_ORDERS, bad[columns])
-    return IngestResult(batch_date, source, len(frame), loaded, quarantined)

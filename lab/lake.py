@@ -7,6 +7,7 @@ or in `s3://raw/...`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import fsspec
 
@@ -41,7 +42,7 @@ class Lake:
             ) from exc
         return True
 
-    def write_bytes(self, path: str, data: bytes) -> str:
+    def _require_bucket(self, path: str) -> None:
         bucket = path.split("/", 1)[0]
         if not self.fs.exists(bucket):
             raise LakeError(
@@ -49,8 +50,33 @@ class Lake:
                 "`lab reset` (local) or the stack's bucket init job, or create it with "
                 "lake.ensure_bucket()."
             )
+
+    def write_bytes(self, path: str, data: bytes) -> str:
+        self._require_bucket(path)
         self.fs.pipe_file(path, data)
         return path
+
+    def put_file(self, local: Path, path: str) -> str:
+        """Copy a local file into the lake byte for byte (a landed file is never rewritten)."""
+        self._require_bucket(path)
+        try:
+            self.fs.put_file(str(local), path)
+        except OSError as exc:
+            raise LakeError(
+                f"Cannot copy {local} to {self.url(path)}: {exc}. Fix: check the object store and the file."
+            ) from exc
+        return path
+
+    def get_file(self, path: str, local: Path) -> None:
+        """Download an object to a local file."""
+        try:
+            self.fs.get_file(path, str(local))
+        except FileNotFoundError as exc:
+            raise LakeError(f"No object at {self.url(path)}. Fix: land the batch first.") from exc
+
+    def local_path(self, path: str) -> Path | None:
+        """The object as a file on this machine (`local` profile), else None."""
+        return Path(self.location) / path if self.scheme == "file" else None
 
     def read_bytes(self, path: str) -> bytes:
         try:

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from lab import datagen, ingest
+from lab import datagen, ingest, loader
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
 from lab.errors import BatchFileError, LabError
 from lab.lake import get_lake
@@ -137,22 +137,43 @@ def test_reloading_a_date_with_a_new_file_replaces_the_old_rows():
     assert in_raw == 50, f"expected the 50 rows of the new file, got {in_raw}"
 
 
-def test_order_id_loaded_by_another_date_is_quarantined():
+def test_an_update_of_an_order_another_date_loaded_is_kept_as_a_new_delivery():
     other = DAY + dt.timedelta(days=1)
     ingest.land_batch(DAY, rows=20)
     ingest.load_batch(DAY)
     frame = datagen.make_orders(other, rows=5)
-    reused = datagen.make_orders(DAY, rows=20).loc[7, "order_id"]
-    frame.loc[2, "order_id"] = reused
+    original = datagen.make_orders(DAY, rows=20).loc[7]
+    frame.loc[2] = original.copy()
+    frame.loc[2, "status"] = "returned"
+    ingest.land_batch(other, frame=frame)
+    result = ingest.load_batch(other)
+    assert (result.rows_loaded, result.rows_quarantined) == (5, 0), str(result)
+    deliveries = get_warehouse().query(
+        f"select batch_date, status from {RAW_ORDERS} where order_id = ? order by batch_date",
+        [int(original["order_id"])],
+    )
+    assert deliveries["status"].tolist() == [original["status"], "returned"], deliveries
+
+
+def test_an_update_that_changes_the_customer_is_quarantined():
+    other = DAY + dt.timedelta(days=1)
+    ingest.land_batch(DAY, rows=20)
+    ingest.load_batch(DAY)
+    frame = datagen.make_orders(other, rows=5)
+    original = datagen.make_orders(DAY, rows=20).loc[7]
+    frame.loc[2] = original.copy()
+    frame.loc[2, "customer_id"] = str(int(original["customer_id"]) % 100 + 1)
     ingest.land_batch(other, frame=frame)
     result = ingest.load_batch(other)
     assert (result.rows_loaded, result.rows_quarantined) == (4, 1), str(result)
     quarantined = ingest.quarantined_rows(other)
     assert quarantined[["order_id", "reason"]].values.tolist() == [
-        [reused, "order_id was already loaded by another batch"]
+        [original["order_id"], loader.CHANGED]
     ], quarantined.to_dict("records")
-    kept = count(f"select count(*) from {RAW_ORDERS} where order_id = ?", [int(reused)])
-    assert kept == 1, f"expected order {reused} once in {RAW_ORDERS}, got {kept}"
+    kept = count(
+        f"select count(*) from {RAW_ORDERS} where order_id = ?", [int(original["order_id"])]
+    )
+    assert kept == 1, f"expected order {original['order_id']} once in {RAW_ORDERS}, got {kept}"
 
 
 def test_two_dates_load_side_by_side():
@@ -208,11 +229,16 @@ def test_missing_file_is_a_batch_file_error_and_loads_nothing(lab_env):
     assert_nothing_loaded()
 
 
-def test_empty_file_is_a_batch_file_error_and_loads_nothing():
-    url = land_bytes(b"  \n")
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [(b"", "is empty (0 bytes)"), (b"  \n", "has no header line")],
+    ids=["zero-bytes", "blank"],
+)
+def test_empty_file_is_a_batch_file_error_and_loads_nothing(data, phrase):
+    url = land_bytes(data)
     with pytest.raises(BatchFileError) as info:
         ingest.load_batch(DAY)
-    assert_one_sentence(str(info.value), url, "is empty", "land the batch again")
+    assert_one_sentence(str(info.value), url, phrase)
     assert_nothing_loaded()
 
 
@@ -230,19 +256,11 @@ def test_file_without_the_required_columns_is_a_batch_file_error_and_loads_nothi
     assert_nothing_loaded()
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe\xfa",
-        b'order_id,customer_id,order_date,status,amount\n1,2,2026-11-01,placed,"10.00\n',
-    ],
-    ids=["binary", "unterminated-quote"],
-)
-def test_non_csv_bytes_are_a_batch_file_error_and_load_nothing(data):
-    url = land_bytes(data)
+def test_a_png_is_named_as_such_and_loads_nothing():
+    url = land_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe\xfa")
     with pytest.raises(BatchFileError) as info:
         ingest.load_batch(DAY)
-    assert_one_sentence(str(info.value), url, "is not readable CSV", "re-export it as UTF-8 CSV")
+    assert_one_sentence(str(info.value), url, "is a PNG image, not a CSV file")
     assert_nothing_loaded()
 
 

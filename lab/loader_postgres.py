@@ -1,0 +1,141 @@
+"""The `stack` half of the loader: DuckDB checks the file, PostgreSQL receives one COPY.
+
+DuckDB reads and checks the delivery in memory; the good rows stream to PostgreSQL as Arrow
+record batches written as CSV into one `COPY` of the contract's five columns, while the server
+fills batch_date, source_file and loaded_at from column defaults set inside the transaction.
+Everything (delete, copy, quarantine, load record) commits together or not at all.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS
+from lab.contract import CSV_COLUMNS
+from lab.loader import (
+    Batch,
+    Outcome,
+    check_counts,
+    previous_state,
+    quarantine_rows,
+    record_row,
+    rejected_records,
+    settle,
+)
+from lab.rules import typed_columns
+
+COPY_BATCH_ROWS = 100_000
+
+
+def load_postgres(warehouse, batch: Batch) -> Outcome:
+    import duckdb
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    checker = duckdb.connect()
+    try:
+        checker.execute(
+            f"create table incoming as select {typed_columns(batch.delivery.trailing_delimiter)} "
+            f"from {batch.read_csv()}",
+            {"path": str(batch.delivery.path)},
+        )
+        records = checker.execute("select count(*) from incoming").fetchone()[0]
+        relation = "(select rowid as rec, * from incoming)"
+        flagged = checker.execute(batch.flag_sql(relation)).df()
+        rejected = rejected_records(checker)
+        checker.register("lab_flagged", flagged[["rec"]])
+        good = checker.execute(
+            f"select {', '.join(CSV_COLUMNS)} from incoming "
+            "where rowid not in (select rec from lab_flagged)"
+        ).fetch_record_batch(COPY_BATCH_ROWS)
+        options = pacsv.WriteOptions(include_header=False)
+        defaults = {
+            "batch_date": sql.Literal(batch.batch_date),
+            "source_file": sql.Literal(batch.source),
+            "loaded_at": sql.SQL("(now() at time zone 'utc')"),
+        }
+        with warehouse.connect() as con, con.transaction(), con.cursor() as cur:
+
+            def query(text, params=None):
+                cur.execute(text.replace("?", "%s"), params)
+                return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+            held, previous = previous_state(query, batch)
+            for table in (RAW_ORDERS, QUARANTINE_ORDERS):
+                cur.execute(f"delete from {table} where batch_date = %s", [batch.batch_date])
+            for column, value in defaults.items():
+                cur.execute(
+                    sql.SQL("alter table {} alter column {} set default {}").format(
+                        sql.Identifier(RAW_ORDERS), sql.Identifier(column), value
+                    )
+                )
+            columns = ", ".join(CSV_COLUMNS)
+            with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
+                for chunk in good:
+                    buffer = io.BytesIO()
+                    pacsv.write_csv(chunk, buffer, options)
+                    copy.write(buffer.getbuffer())
+            for column in defaults:
+                cur.execute(
+                    sql.SQL("alter table {} alter column {} drop default").format(
+                        sql.Identifier(RAW_ORDERS), sql.Identifier(column)
+                    )
+                )
+            changed = _changed(cur, batch)
+            if changed:
+                extra = checker.execute(
+                    "select rowid as rec, 'changed' as kind, null::bigint as first from incoming "
+                    "where list_contains($ids, order_id)",
+                    {"ids": changed},
+                ).df()
+                flagged = pd.concat([flagged, extra], ignore_index=True)
+                cur.execute(
+                    f"delete from {RAW_ORDERS} where batch_date = %s and order_id = any(%s)",
+                    [batch.batch_date, changed],
+                )
+            outcome = settle(batch, records, held, previous, flagged, rejected)
+            quarantine = quarantine_rows(batch, flagged, rejected, records)
+            outcome.reasons = quarantine["reason"].value_counts().to_dict()
+            _copy_rows(cur, QUARANTINE_ORDERS, quarantine, "quarantined_at")
+            _copy_rows(cur, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
+            check_counts(lambda text: _fetch(cur, text), batch, outcome)
+        return outcome
+    finally:
+        checker.close()
+
+
+def _changed(cur, batch: Batch) -> list[int]:
+    """Order ids of this batch that another date delivered with another customer or day."""
+    cur.execute(
+        f"select distinct n.order_id from {RAW_ORDERS} n join {RAW_ORDERS} o "
+        "on o.order_id = n.order_id and o.batch_date <> n.batch_date "
+        "where n.batch_date = %s "
+        "and (o.customer_id <> n.customer_id or o.order_date <> n.order_date)",
+        [batch.batch_date],
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+def _copy_rows(cur, table: str, frame: pd.DataFrame, stamp: str) -> None:
+    if frame.empty:
+        return
+    columns = ", ".join([*frame.columns, stamp])
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    with cur.copy(f"copy {table} ({columns}) from stdin") as copy:
+        for row in rows:
+            copy.write_row((*row, pd.Timestamp.now("UTC").tz_localize(None)))
+
+
+class _Result:
+    def __init__(self, row):
+        self.row = row
+
+    def fetchone(self):
+        return self.row
+
+
+def _fetch(cur, text: str):
+    cur.execute(text)
+    return _Result(cur.fetchone())

@@ -1,0 +1,87 @@
+"""The raw zone's tables in the warehouse, and their upgrade from an older sandbox."""
+
+from __future__ import annotations
+
+from lab.config import LOAD_BATCHES, OPS_SCHEMA, QUARANTINE_ORDERS, RAW_ORDERS
+from lab.contract import AMOUNT_PRECISION, COLUMNS, CSV_COLUMNS
+from lab.errors import WarehouseError
+from lab.warehouse import Warehouse
+
+# Every delivery of an order is kept: the same order_id arrives again when its status changes,
+# so the key is (order_id, batch_date) and stg_orders keeps the latest. The loader enforces the
+# rules inside its transaction; the value columns may be NULL only until it commits.
+RAW_ORDERS_DDL = (
+    f"create table if not exists {RAW_ORDERS} (\n"
+    + "".join(f"    {name} {kind},\n" for name, kind in COLUMNS.items())
+    + "    batch_date date not null,\n"
+    "    source_file varchar not null,\n"
+    "    loaded_at timestamp not null\n)"
+)
+
+QUARANTINE_COLUMNS = (
+    "batch_date",
+    "source_file",
+    "line_number",
+    *CSV_COLUMNS,
+    "record",
+    "reason",
+    "quarantined_at",
+)
+QUARANTINE_DDL = f"""
+create table if not exists {QUARANTINE_ORDERS} (
+    batch_date date not null,
+    source_file varchar not null,
+    line_number bigint not null,
+    order_id varchar,
+    customer_id varchar,
+    order_date varchar,
+    status varchar,
+    amount varchar,
+    record varchar,
+    reason varchar not null,
+    quarantined_at timestamp not null
+)"""
+
+LOAD_BATCHES_DDL = f"""
+create table if not exists {LOAD_BATCHES} (
+    batch_date date not null,
+    source_file varchar not null,
+    sha256 varchar not null,
+    rows_in bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    loaded_at timestamp not null,
+    run_id varchar,
+    replaced_file varchar,
+    replaced_sha256 varchar
+)"""
+
+
+def ensure_tables(warehouse: Warehouse) -> None:
+    """Create the raw, quarantine and load-record tables, upgrading an older sandbox's."""
+    _upgrade(warehouse)
+    warehouse.execute(f"create schema if not exists {OPS_SCHEMA}")
+    warehouse.execute(RAW_ORDERS_DDL)
+    warehouse.execute(QUARANTINE_DDL)
+    warehouse.execute(LOAD_BATCHES_DDL)
+
+
+def _upgrade(warehouse: Warehouse) -> None:
+    """Tables made before updates were loadable: a key on order_id, a narrower amount."""
+    if not warehouse.table_exists(RAW_ORDERS):
+        return
+    precision = warehouse.scalar(
+        "select numeric_precision from information_schema.columns "
+        "where table_name = ? and column_name = 'amount'",
+        [RAW_ORDERS],
+    )
+    if precision is not None and int(precision) != AMOUNT_PRECISION:
+        raise WarehouseError(
+            f"The warehouse's {RAW_ORDERS} table was made by an older sandbox (one delivery per "
+            f"order, amount decimal({precision}, 2)). Fix: start from a fresh sandbox with "
+            "`lab reset --yes` and then `lab setup` (your notebooks stay)."
+        )
+    if warehouse.table_exists(QUARANTINE_ORDERS):
+        warehouse.execute(
+            f"alter table {QUARANTINE_ORDERS} add column if not exists record varchar"
+        )
