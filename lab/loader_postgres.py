@@ -49,7 +49,7 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
         good = checker.execute(
             f"select {', '.join(CSV_COLUMNS)} from incoming "
             "where rowid not in (select rec from lab_flagged)"
-        ).fetch_record_batch(COPY_BATCH_ROWS)
+        ).to_arrow_reader(COPY_BATCH_ROWS)
         options = pacsv.WriteOptions(include_header=False)
         defaults = {
             "batch_date": sql.Literal(batch.batch_date),
