@@ -18,6 +18,8 @@ from pathlib import Path
 from lab.contract import CSV_COLUMNS
 from lab.errors import BatchFileError
 
+csv.field_size_limit(1 << 30)  # a 1 MB field is odd data, not a reason to crash
+
 PEEK_BYTES = 1 << 16
 CHUNK_BYTES = 1 << 23
 BOM = b"\xef\xbb\xbf"
