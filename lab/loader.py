@@ -40,6 +40,10 @@ CHANGED = (
 )
 
 
+def checkpoint(name: str) -> None:
+    """A named point inside a load's transaction (tests stop a load here to kill it)."""
+
+
 class _Unchanged(Exception):
     """Raised inside a load's transaction to roll it back: the same file is loaded already."""
 
@@ -133,11 +137,13 @@ def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
             held, previous = previous_state(query, batch)
             for table in (RAW_ORDERS, QUARANTINE_ORDERS):
                 con.execute(f"delete from {table} where batch_date = ?", [batch.batch_date])
+            checkpoint("after-delete")
             con.execute(
                 f"insert into {RAW_ORDERS} select {rules.typed_columns(batch.delivery.trailing_delimiter)}, "
                 f"$date, $source, now()::timestamp from {batch.read_csv()}",
                 {"path": path, "date": batch.batch_date, "source": batch.source},
             )
+            checkpoint("after-insert")
             base, records = con.execute(
                 f"select min(rowid), count(*) from {RAW_ORDERS} where batch_date = ?",
                 [batch.batch_date],
@@ -163,6 +169,7 @@ def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
             _append(con, QUARANTINE_ORDERS, quarantine, "quarantined_at")
             _append(con, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
             check_counts(con.execute, batch, outcome)
+            checkpoint("before-commit")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

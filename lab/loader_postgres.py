@@ -12,6 +12,7 @@ import io
 
 import pandas as pd
 
+from lab import loader
 from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS
 from lab.contract import CSV_COLUMNS
 from lab.loader import (
@@ -65,6 +66,7 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
             held, previous = previous_state(query, batch)
             for table in (RAW_ORDERS, QUARANTINE_ORDERS):
                 cur.execute(f"delete from {table} where batch_date = %s", [batch.batch_date])
+            loader.checkpoint("after-delete")
             for column, value in defaults.items():
                 cur.execute(
                     sql.SQL("alter table {} alter column {} set default {}").format(
@@ -77,6 +79,7 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
                     buffer = io.BytesIO()
                     pacsv.write_csv(chunk, buffer, options)
                     copy.write(buffer.getbuffer())
+            loader.checkpoint("after-insert")
             for column in defaults:
                 cur.execute(
                     sql.SQL("alter table {} alter column {} drop default").format(
@@ -101,6 +104,7 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
             _copy_rows(cur, QUARANTINE_ORDERS, quarantine, "quarantined_at")
             _copy_rows(cur, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
             check_counts(lambda text: _fetch(cur, text), batch, outcome)
+            loader.checkpoint("before-commit")
         return outcome
     finally:
         checker.close()
