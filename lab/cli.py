@@ -1,6 +1,7 @@
 """The `lab` command: setup, pipeline, doctor (--stack), datagen, reset, notebooks.
 
-Errors the learner can fix are printed as one sentence (no traceback) with exit code 2.
+Errors the learner can fix are printed as one sentence (no traceback) with exit code 1;
+exit code 2 is for usage errors (argparse's own).
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ def _cmd_datagen(args) -> int:
     return 0
 
 
+def _cmd_ingest(args) -> int:
+    from lab import ingest
+
+    results = ingest.ingest_path(args.path, args.date, allow_empty=args.allow_empty)
+    if not results:
+        print(f"error: {args.path} holds no files to ingest.", file=sys.stderr)
+        return 1
+    for result in results:
+        if args.json:
+            print(json.dumps(result.as_dict()))
+        else:
+            mark = "REFUSED" if result.status == "refused" else result.status
+            print(f"{mark:<9} {result.file}: {result.message or result}")
+    return 1 if any(r.status == "refused" for r in results) else 0
+
+
 def _cmd_pipeline(args) -> int:
     from lab import pipeline, sandbox
     from lab.config import PIPELINE_NOTEBOOKS, get_settings
@@ -88,6 +105,7 @@ def _cmd_pipeline(args) -> int:
         steps=args.step,
         settings=settings,
         on_step=progress,
+        source_file=args.file,
     )
     print()
     print(summary_text(run, time.perf_counter() - t0))
@@ -200,7 +218,40 @@ def _cmd_notebooks(args) -> int:
     return 0
 
 
+def _iso_date(text: str) -> str:
+    from lab.contract import as_date
+
+    try:
+        return as_date(text).isoformat()
+    except LabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run_id(text: str) -> str:
+    from lab.pipeline import safe_run_id
+
+    if "/" in text or "\\" in text or len(text) > 100:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a run id. Fix: use letters, digits, '.', '_' and '-' (at most 100 "
+            "characters, no '/'), e.g. 2026-11-05_backfill."
+        )
+    try:
+        safe_run_id(text)
+    except LabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _existing_file(text: str) -> str:
+    from pathlib import Path
+
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file. Fix: give the path of a CSV file.")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from lab.config import PIPELINE_NOTEBOOKS
     from lab.contract import DEFAULT_ROWS
     from lab.pipeline import DEFAULT_RUN_DATE
 
@@ -232,12 +283,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_datagen)
 
     p = sub.add_parser("pipeline", help="run notebooks 01-04 as production steps with papermill")
-    p.add_argument("--date", default=DEFAULT_RUN_DATE, help="run date, YYYY-MM-DD")
+    p.add_argument("--date", type=_iso_date, default=DEFAULT_RUN_DATE, help="run date, YYYY-MM-DD")
     p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows in the day's batch")
     p.add_argument("--dirty", type=float, default=0.0, help="fraction of rows with defects")
-    p.add_argument("--run-id", help="run id (default: date and time)")
-    p.add_argument("--step", action="append", help="run only this step (repeatable)")
+    p.add_argument("--run-id", type=_run_id, help="run id (default: date and time)")
+    p.add_argument(
+        "--step",
+        action="append",
+        choices=[step for step, _ in PIPELINE_NOTEBOOKS],
+        help="run only this step (repeatable)",
+    )
+    p.add_argument(
+        "--file",
+        type=_existing_file,
+        help="ingest this delivered CSV file instead of generating the day's batch",
+    )
     p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser(
+        "ingest",
+        help="load your own CSV file(s): land, validate, load, quarantine, reconcile",
+        description="Load a delivered orders CSV file, or every file in a folder. The date comes "
+        "from --date, else a date=YYYY-MM-DD folder, else an ISO date in the file name. Exit "
+        "code 0: all loaded; 1: a file was refused (the others still load); 2: usage.",
+    )
+    p.add_argument("path", help="a CSV file, or a folder of them")
+    p.add_argument("--date", type=_iso_date, help="the date the file delivers, YYYY-MM-DD")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let a file with no data rows empty a date that has rows",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser(
         "jupyter", help="prepare the sandbox and start JupyterLab (what `make lab` runs)"
@@ -268,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

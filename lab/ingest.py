@@ -352,6 +352,11 @@ def validate_rows(
     return good, bad
 
 
+def load_sql(batch_date: dt.date | str) -> str:
+    """The SQL a load of one date runs (DuckDB; on `stack` the good rows then go by COPY)."""
+    return loader.explain(as_date(batch_date))
+
+
 def quarantined_rows(batch_date: dt.date | str, warehouse: Warehouse | None = None) -> pd.DataFrame:
     """The quarantined rows of one day with their reasons, in file order."""
     warehouse = warehouse or get_warehouse()

@@ -87,18 +87,31 @@ class Batch:
             f"store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = 'lab_reject_scans')"
         )
 
-    def flag_sql(self, relation: str) -> str:
-        """Records that break a rule on their own, and repeats of an earlier record."""
-        return f"""
-            select rec, 'row' as kind, null::bigint as first from {relation}
-            where {rules.bad_row(self.date_sql)}
-            union all
-            select b.rec, 'duplicate', d.first from {relation} b
-            join (
-                select order_id, min(rec) as first from {relation}
-                where order_id is not null group by order_id having count(*) > 1
-            ) d using (order_id)
-            where b.rec <> d.first"""
+    def flag_sql(self, relation: str, others: str | None = RAW_ORDERS) -> str:
+        """Records that break a rule on their own, repeats of an earlier record, and updates
+        that change what an update cannot change (`others`: the table of earlier deliveries)."""
+        changed = (
+            ""
+            if others is None
+            else f"""
+union all
+select b.rec, 'changed', null from batch b
+where exists (
+    select 1 from {others} o
+    where o.order_id = b.order_id and o.batch_date <> {self.date_sql}
+      and (o.customer_id <> b.customer_id or o.order_date <> b.order_date)
+)"""
+        )
+        return f"""with batch as {relation}
+select rec, 'row' as kind, null::bigint as first from batch
+where {rules.bad_row(self.date_sql)}
+union all
+select b.rec, 'duplicate', d.first from batch b
+join (
+    select order_id, min(rec) as first from batch
+    where order_id is not null group by order_id having count(*) > 1
+) d using (order_id)
+where b.rec <> d.first{changed}"""
 
 
 def load(
@@ -123,6 +136,40 @@ def load(
             return load_postgres(warehouse, batch)
         except _Unchanged as same:
             return same.args[0]
+
+
+def explain(batch_date: dt.date, trailing_delimiter: bool = False) -> str:
+    """The SQL a load of `batch_date` runs on DuckDB (`$path` is the landed file)."""
+    from pathlib import Path
+
+    from lab.contract import CSV_COLUMNS as header
+
+    checked = files.Delivery(Path("orders.csv"), 0, header, trailing_delimiter)
+    batch = Batch(checked, batch_date, "$source", "$run_id", False, Future())
+    relation = (
+        f"(\n    select rowid - $first_rowid as rec, * from {RAW_ORDERS}\n"
+        f"    where batch_date = {batch.date_sql}\n)"
+    )
+    return "\n".join(
+        [
+            "-- 1. replace the date's rows, in one transaction",
+            "begin transaction;",
+            f"delete from {RAW_ORDERS} where batch_date = {batch.date_sql};",
+            f"delete from {QUARANTINE_ORDERS} where batch_date = {batch.date_sql};",
+            f"insert into {RAW_ORDERS} select",
+            "    " + _typed(checked).replace("\n", "\n    ") + ",",
+            f"    {batch.date_sql}, $source, now()",
+            f"from {batch.read_csv()};",
+            "-- 2. the rows that break a rule (they move to the quarantine)",
+            batch.flag_sql(relation) + ";",
+            "-- 3. quarantine them, delete them from raw_orders, record the load, then",
+            "commit;",
+        ]
+    )
+
+
+def _typed(checked: files.Delivery) -> str:
+    return rules.typed_columns(checked.trailing_delimiter)
 
 
 # --- DuckDB ---------------------------------------------------------------------------------
@@ -152,9 +199,7 @@ def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
                 f"(select rowid - {int(base or 0)} as rec, * from {RAW_ORDERS} "
                 f"where batch_date = {batch.date_sql})"
             )
-            flagged = con.execute(
-                f"{batch.flag_sql(batch_rows)} union all {changed_sql(batch, batch_rows)}"
-            ).df()
+            flagged = con.execute(batch.flag_sql(batch_rows)).df()
             rejected = rejected_records(con)
             outcome = settle(batch, records, held, previous, flagged, rejected)
             quarantine = quarantine_rows(batch, flagged, rejected, records)
@@ -191,17 +236,6 @@ def _append(con, table: str, frame: pd.DataFrame, stamp: str) -> None:
         "from lab_incoming"
     )
     con.unregister("lab_incoming")
-
-
-def changed_sql(batch: Batch, relation: str, others: str = RAW_ORDERS) -> str:
-    """Updates of an order that another date delivered and that change what cannot change."""
-    return f"""
-        select b.rec, 'changed' as kind, null::bigint as first from {relation} b
-        where exists (
-            select 1 from {others} o
-            where o.order_id = b.order_id and o.batch_date <> {batch.date_sql}
-              and (o.customer_id <> b.customer_id or o.order_date <> b.order_date)
-        )"""
 
 
 def rejected_records(con) -> pd.DataFrame:

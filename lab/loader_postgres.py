@@ -44,7 +44,7 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
         )
         records = checker.execute("select count(*) from incoming").fetchone()[0]
         relation = "(select rowid as rec, * from incoming)"
-        flagged = checker.execute(batch.flag_sql(relation)).df()
+        flagged = checker.execute(batch.flag_sql(relation, others=None)).df()
         rejected = rejected_records(checker)
         checker.register("lab_flagged", flagged[["rec"]])
         good = checker.execute(

@@ -21,7 +21,7 @@ from lab.contract import (
     DEFAULT_RUN_DATE,
     as_date,
 )
-from lab.errors import NotebookStepError
+from lab.errors import ContractError, NotebookStepError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -30,7 +30,10 @@ def safe_run_id(run_id: str) -> str:
     """A run id fit for a path: Airflow's `manual__2026-11-01T00:00:00+00:00` has `:` and `+`."""
     cleaned = _UNSAFE.sub("_", run_id).strip("._")
     if not cleaned:
-        raise ValueError(f"run id {run_id!r} has no usable characters")
+        raise ContractError(
+            f"The run id {run_id!r} has no usable characters. Fix: use letters, digits, '.', "
+            "'_' or '-'."
+        )
     return cleaned
 
 
@@ -61,14 +64,20 @@ class PipelineRun:
         return bool(self.notebooks) and all(n.success for n in self.notebooks)
 
 
-def notebook_parameters(run_date, run_id: str, rows: int, dirty: float, profile: str) -> dict:
-    """The parameters every pipeline notebook's `parameters` cell declares."""
+def notebook_parameters(
+    run_date, run_id: str, rows: int, dirty: float, profile: str, source_file: str | None = None
+) -> dict:
+    """The parameters every pipeline notebook's `parameters` cell declares.
+
+    `source_file`: a delivered CSV that lesson 01 lands instead of generating the day's batch.
+    """
     return {
         "run_date": as_date(run_date).isoformat(),
         "run_id": run_id,
         "rows": int(rows),
         "dirty": float(dirty),
         "profile": profile,
+        "source_file": None if source_file is None else str(Path(source_file).resolve()),
     }
 
 
@@ -205,6 +214,7 @@ def run_pipeline(
     steps: list[str] | None = None,
     settings: Settings | None = None,
     on_step: Callable[[NotebookRun], None] | None = None,
+    source_file: str | Path | None = None,
 ) -> PipelineRun:
     """Run notebooks 01-04 in order; stop at the first failure (its notebook is still saved)."""
     settings = settings or get_settings()
@@ -212,7 +222,7 @@ def run_pipeline(
     run_id = safe_run_id(run_id or new_run_id(run_date))
     folder = settings.runs_dir / run_id
     run = PipelineRun(run_id=run_id, run_date=run_date, folder=folder)
-    params = notebook_parameters(run_date, run_id, rows, dirty, settings.profile)
+    params = notebook_parameters(run_date, run_id, rows, dirty, settings.profile, source_file)
     chosen = [(s, n) for s, n in PIPELINE_NOTEBOOKS if not steps or s in steps]
     with shared_kernel(settings.notebooks_dir) as kernel:
         _run_steps(run, chosen, params, settings, kernel, on_step)

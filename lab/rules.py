@@ -65,8 +65,8 @@ def bad_row(batch_date_param: str = "?") -> str:
     """A condition true for a typed row that breaks a rule on its own."""
     nulls = " or ".join(f"{c} is null" for c in CSV_COLUMNS)
     return (
-        f"({nulls} or order_date > {batch_date_param} "
-        f"or order_date < {batch_date_param} - interval {MAX_ORDER_AGE_DAYS} day)"
+        f"{nulls}\n   or order_date > {batch_date_param}"
+        f"\n   or order_date < {batch_date_param} - interval {MAX_ORDER_AGE_DAYS} day"
     )
 
 

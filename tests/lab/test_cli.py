@@ -69,10 +69,10 @@ def test_doctor_names_the_fix_for_an_unreachable_stack_warehouse(capsys, monkeyp
     assert "\n" not in line and code == 1, out
 
 
-def test_a_lab_error_prints_one_error_line_and_exits_2(capsys, tmp_path):
+def test_a_lab_error_prints_one_error_line_and_exits_1(capsys, tmp_path):
     target = tmp_path / "unused.csv"
     code, out, err = run(capsys, "datagen", "--rows", "0", "--out", str(target))
-    assert code == 2, f"expected exit code 2, got {code}"
+    assert code == 1, f"expected exit code 1 (a learner's error; 2 is for usage), got {code}"
     assert err.count("\n") == 1 and err.startswith("error: "), (
         f"expected one `error:` line: {err!r}"
     )
@@ -84,15 +84,15 @@ def test_a_lab_error_prints_one_error_line_and_exits_2(capsys, tmp_path):
 def test_datagen_rows_zero_into_the_lake_is_refused_too(capsys, lab_env):
     """(Found failing: without --out, `--rows 0` lands the default 500 rows and says "Landed 0".)"""
     code, out, err = run(capsys, "datagen", "--rows", "0")
-    assert code == 2, f"expected exit code 2, got {code} with output {out!r}"
+    assert code == 1, f"expected exit code 1, got {code} with output {out!r}"
     assert err.startswith("error: rows=0 is out of range"), err
     landed = list((lab_env.home / "lake").rglob("*.csv"))
     assert not landed, f"expected nothing landed, got {landed}"
 
 
-def test_a_bad_date_prints_one_error_line_and_exits_2(capsys):
+def test_a_bad_date_prints_one_error_line_and_exits_1(capsys):
     code, _, err = run(capsys, "datagen", "--date", "2026-13-45")
-    assert (code, err.count("\n")) == (2, 1), f"got exit {code} and {err!r}"
+    assert (code, err.count("\n")) == (1, 1), f"got exit {code} and {err!r}"
     assert "error: '2026-13-45' is not a date. Fix: use the ISO form YYYY-MM-DD" in err, err
 
 

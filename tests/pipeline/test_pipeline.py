@@ -5,6 +5,7 @@ import json
 import pytest
 
 from lab import cli, metrics, sandbox
+from lab.errors import ContractError
 from lab.pipeline import run_pipeline, safe_run_id
 
 pytestmark = pytest.mark.slow
@@ -18,7 +19,7 @@ def prepared():
 def test_safe_run_id_removes_colons_and_plus_signs_from_airflow_run_ids():
     assert safe_run_id("manual__2026-11-01T00:00:00+00:00") == "manual__2026-11-01T00_00_00_00_00"
     assert safe_run_id("scheduled__2026-11-01") == "scheduled__2026-11-01"
-    with pytest.raises(ValueError, match="no usable characters"):
+    with pytest.raises(ContractError, match="no usable characters"):
         safe_run_id("::")
 
 

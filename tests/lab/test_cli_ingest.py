@@ -1,0 +1,100 @@
+"""`lab ingest` loads a learner's own files, one line each; `lab pipeline` checks its input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from lab import datagen, ingest
+from lab.cli import main
+from lab.config import RAW_ORDERS
+from lab.warehouse import get_warehouse
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_orders(path, day: str, rows: int, dirty: float = 0.0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(datagen.to_csv_bytes(datagen.make_orders(day, rows=rows, dirty=dirty)))
+    return path
+
+
+def test_ingest_a_folder_loads_each_file_and_refuses_the_bad_one(capsys, tmp_path, lab_env):
+    folder = tmp_path / "inbox"
+    write_orders(folder / "date=2026-11-03" / "export.csv", "2026-11-03", 30)
+    write_orders(folder / "orders-2026-11-04.csv", "2026-11-04", 20, dirty=0.2)
+    (folder / "notes.txt").write_text("no date here")
+    code, out, err = run(capsys, "ingest", str(folder), "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 1, f"expected exit 1 (a file was refused), got {code}: {out} {err}"
+    by_date = {r["date"]: r for r in records}
+    assert by_date["2026-11-03"]["loaded"] == 30 and by_date["2026-11-03"]["status"] == "loaded"
+    four = by_date["2026-11-04"]
+    assert four["rows_in"] == 20 == four["loaded"] + four["quarantined"] and four["quarantined"]
+    refused = [r for r in records if r["status"] == "refused"]
+    assert len(refused) == 1 and "does not say which date" in refused[0]["message"], refused
+    assert set(records[0]) == {
+        "file",
+        "date",
+        "rows_in",
+        "loaded",
+        "quarantined",
+        "status",
+        "message",
+    }
+    assert ingest.loaded_dates() == [dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
+    landed = lab_env.home / "lake" / "raw" / "orders" / "date=2026-11-03" / "orders.csv"
+    assert landed.read_bytes() == (folder / "date=2026-11-03" / "export.csv").read_bytes()
+
+
+def test_ingest_prints_one_line_per_file_and_the_same_file_twice_changes_nothing(capsys, tmp_path):
+    path = write_orders(tmp_path / "orders.csv", "2026-11-05", 12)
+    code, out, _ = run(capsys, "ingest", str(path), "--date", "2026-11-05")
+    assert (code, out.count("\n")) == (0, 1), out
+    assert "2026-11-05: 12 rows in = 12 loaded + 0 quarantined" in out, out
+    code, out, _ = run(capsys, "ingest", str(path), "--date", "2026-11-05")
+    assert code == 0 and out.startswith("unchanged") and "nothing changed" in out, out
+
+
+def test_ingest_a_date_that_is_not_iso_is_a_usage_error(capsys, tmp_path):
+    path = write_orders(tmp_path / "orders.csv", "2026-11-05", 3)
+    with pytest.raises(SystemExit) as info:
+        main(["ingest", str(path), "--date", "2026-11-07garbage"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "is not a date" in err, err
+
+
+def test_ingest_a_header_only_file_over_a_loaded_day_is_refused_until_allowed(capsys, tmp_path):
+    path = write_orders(tmp_path / "orders-2026-11-06.csv", "2026-11-06", 8)
+    run(capsys, "ingest", str(path))
+    empty = tmp_path / "empty" / "orders-2026-11-06.csv"
+    empty.parent.mkdir()
+    empty.write_text("order_id,customer_id,order_date,status,amount\n")
+    code, out, _ = run(capsys, "ingest", str(empty))
+    assert code == 1 and "has no data rows" in out, out
+    kept = get_warehouse().scalar(f"select count(*) from {RAW_ORDERS}")
+    assert kept == 8, f"expected the 8 rows to stay, got {kept}"
+    code, out, _ = run(capsys, "ingest", str(empty), "--allow-empty")
+    assert code == 0 and "0 rows in" in out, out
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [
+        (["pipeline", "--date", "2026-11-07garbage"], "is not a date"),
+        (["pipeline", "--run-id", "../../etc"], "is not a run id"),
+        (["pipeline", "--step", "bogus"], "invalid choice: 'bogus'"),
+        (["pipeline", "--file", "/nonexistent/orders.csv"], "is not a file"),
+    ],
+)
+def test_pipeline_refuses_bad_input_before_it_runs(capsys, argv, phrase):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and phrase in err and "Traceback" not in err, err
