@@ -27,7 +27,7 @@ from lab.config import (
     Settings,
     get_settings,
 )
-from lab.contract import as_date
+from lab.contract import DEFAULT_RUN_DATE, as_date
 from lab.datagen import make_orders, to_csv_bytes
 from lab.errors import BatchFileError, LabError, LakeError
 from lab.lake import Lake, get_lake
@@ -327,14 +327,18 @@ def read_batch(path: str, lake: Lake | None = None) -> pd.DataFrame:
 
 
 def validate_rows(
-    frame: pd.DataFrame, batch_date: dt.date | str
+    frame: pd.DataFrame, batch_date: dt.date | str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split text rows into typed good rows and bad rows with a `reason`, by the loader's rules.
 
     The rows are loaded into a scratch DuckDB file with the real loader, so what you see here
-    is exactly what a load would do.
+    is exactly what a load would do. `batch_date` defaults to the rows' latest order date.
     """
     from lab.warehouse import DuckDBWarehouse
+
+    if batch_date is None:
+        dates = pd.to_datetime(frame["order_date"], format="%Y-%m-%d", errors="coerce").dropna()
+        batch_date = dates.max().date() if not dates.empty else DEFAULT_RUN_DATE
 
     with tempfile.TemporaryDirectory(prefix="lab-validate-") as folder:
         file = Path(folder) / "sample.csv"
