@@ -45,5 +45,9 @@ class NotebookStepError(LabError):
     """A pipeline notebook failed; the message names the notebook and the cell."""
 
 
+class StepLockedError(NotebookStepError, WarehouseLockedError):
+    """A pipeline notebook stopped because the warehouse file stayed locked (worth a retry)."""
+
+
 class MonitoringError(LabError):
     """Prometheus or Loki cannot be reached, or refused a query."""

@@ -21,7 +21,7 @@ from lab.contract import (
     DEFAULT_RUN_DATE,
     as_date,
 )
-from lab.errors import ContractError, NotebookStepError
+from lab.errors import ContractError, NotebookStepError, StepLockedError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -122,7 +122,8 @@ def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel
         )
     except PapermillExecutionError as exc:
         cell = _failing_cell(output, exc)
-        raise NotebookStepError(
+        error = StepLockedError if exc.ename == "WarehouseLockedError" else NotebookStepError
+        raise error(
             f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip().rstrip('.')}. "
             f"The executed notebook with the traceback is saved at {output}."
         ) from None

@@ -7,6 +7,7 @@ learner wants to read: every node, its status and its message.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from lab.config import Settings, get_settings
 from lab.errors import TransformError
+from lab.warehouse import LOCK_WAIT_SECONDS, locked_error, wait_note
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -92,8 +94,6 @@ class DbtRun:
 
 def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
     """Run one dbt command in-process, e.g. `dbt("build", "--select", "staging")`."""
-    from dbt.cli.main import dbtRunner
-
     settings = settings or get_settings()
     os.environ.update(dbt_env(settings))
     command = list(args)
@@ -110,10 +110,7 @@ def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
         "--log-level",
         "none",
     ]
-    try:
-        result = dbtRunner().invoke(full)
-    finally:
-        _release_duckdb()
+    result = _invoke_waiting_for_lock(full, settings)
     run = DbtRun(command=command, success=bool(result.success))
     if result.exception is not None:
         run.error = _first_line(result.exception)
@@ -134,6 +131,41 @@ def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
             settings.dbt_log_dir / "dbt.log"
         )
     return run
+
+
+def _invoke_waiting_for_lock(args: list[str], settings: Settings):
+    """Invoke dbt; while DuckDB's file is locked by another writer, wait and try again.
+
+    dbt-duckdb opens the file itself and fails at once on a held lock, so the wait is here:
+    a bounded retry with backoff, then the project's WarehouseLockedError naming the holder.
+    """
+    from dbt.cli.main import dbtRunner
+
+    started = time.monotonic()
+    delay, told = 0.2, False
+    while True:
+        try:
+            result = dbtRunner().invoke(args)
+        finally:
+            _release_duckdb()
+        locked = _lock_message(result)
+        if not locked or not settings.is_local:
+            return result
+        waited = time.monotonic() - started
+        if waited >= LOCK_WAIT_SECONDS:
+            raise locked_error(settings.warehouse_path, waited, locked)
+        if not told:
+            wait_note(settings.warehouse_path, locked)
+            told = True
+        time.sleep(delay)
+        delay = min(delay * 2, 3.0)
+
+
+def _lock_message(result) -> str:
+    """DuckDB's "Could not set lock" message, wherever dbt reported it, else ""."""
+    texts = [str(result.exception or "")]
+    texts += [str(r.message or "") for r in getattr(result.result, "results", None) or []]
+    return next((t for t in texts if "Could not set lock on file" in t), "")
 
 
 def _release_duckdb() -> None:

@@ -7,9 +7,12 @@ the warehouse uses `?` placeholders; the PostgreSQL side translates them.
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +20,43 @@ import pandas as pd
 from lab.config import Settings, get_settings
 from lab.errors import WarehouseError, WarehouseLockedError
 
-LOCK_WAIT_SECONDS = 30.0
+# How long a writer waits for DuckDB's file lock before it gives up. Four `lab pipeline` runs
+# started at once queue for the file; the slowest step that holds it, a dbt build, took up to
+# 25 s on a busy 2-core machine, so the last of four waits about 75 s.
+LOCK_WAIT_SECONDS = 120.0
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>\S+) \(PID (?P<pid>\d+)\)")
+
+
+def lock_holder(message: str) -> str:
+    """Who holds a DuckDB file's lock, from DuckDB's own message: `PID 1234 (lab pipeline ...)`."""
+    found = _HOLDER.search(message)
+    if not found:
+        return "another process"
+    pid = found["pid"]
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        command = found["exe"]
+    return f"PID {pid} ({command[:120]})"
+
+
+def locked_error(path, waited: float, message: str) -> WarehouseLockedError:
+    """The sentence for a warehouse file that stayed locked."""
+    return WarehouseLockedError(
+        f"The warehouse file {path} is locked by {lock_holder(message)} (waited {waited:.0f} s). "
+        "Fix: let that pipeline run, Airflow task or notebook finish, or stop it; a notebook "
+        "kernel that holds a connection open releases it when you restart the kernel."
+    )
+
+
+def wait_note(path, message: str) -> None:
+    """Say once, on stderr, that a step is waiting for the file, and for whom."""
+    print(
+        f"waiting for the warehouse file {Path(path).name}: it is locked by {lock_holder(message)}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class Warehouse:
@@ -78,8 +117,6 @@ class DuckDBWarehouse(Warehouse):
     default_schema = "main"
 
     def __init__(self, path, lock_wait: float = LOCK_WAIT_SECONDS):
-        from pathlib import Path
-
         self.path = Path(path)
         self.lock_wait = lock_wait
 
@@ -91,8 +128,9 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait
-        delay = 0.05
+        started = time.monotonic()
+        deadline = started + self.lock_wait
+        delay, told = 0.05, False
         while True:
             try:
                 con = duckdb.connect(str(self.path))
@@ -104,11 +142,10 @@ class DuckDBWarehouse(Warehouse):
                         "and its permissions, or run `lab reset` to start from a fresh file."
                     ) from exc
                 if time.monotonic() >= deadline:
-                    raise WarehouseLockedError(
-                        f"The warehouse file {self.path} is locked by another process "
-                        f"(waited {self.lock_wait:.0f} s). Fix: let the running pipeline or "
-                        "Airflow task finish, or stop the process that holds it open."
-                    ) from exc
+                    raise locked_error(self.path, self.lock_wait, str(exc)) from exc
+                if not told and time.monotonic() - started > 2:
+                    wait_note(self.path, str(exc))
+                    told = True
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         try:
