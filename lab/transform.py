@@ -189,6 +189,18 @@ def _first_line(value: object) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def executed_sql(model: str, settings: Settings | None = None) -> str:
+    """The SQL statement dbt last ran for a model (from its target folder): what `ref()` became."""
+    settings = settings or get_settings()
+    found = sorted((settings.dbt_target_dir / "run").glob(f"*/models/**/{model}.sql"))
+    if not found:
+        raise TransformError(
+            f"dbt has not run the model {model!r} in this sandbox yet. Fix: run "
+            "transform.build() (or `make pipeline`) first, and check the model's name."
+        )
+    return found[0].read_text().strip()
+
+
 def build(select: str | None = None, settings: Settings | None = None) -> DbtRun:
     """`dbt build`: seeds, models, snapshots and tests, in dependency order."""
     return dbt("build", *(["--select", select] if select else []), settings=settings)

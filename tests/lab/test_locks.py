@@ -48,7 +48,9 @@ def holder():
 
 def test_dbt_waits_for_a_held_lock_and_then_builds(holder, capfd):
     settings = get_settings()
-    transform.seed(settings=settings)  # dbt imported and the file made: the wait is all that is timed
+    transform.seed(
+        settings=settings
+    )  # dbt imported and the file made: the wait is all that is timed
     holder(settings.warehouse_path, 8)
     t0 = time.monotonic()
     run = transform.seed(settings=settings)

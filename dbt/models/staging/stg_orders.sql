@@ -28,7 +28,7 @@ final as (
         cast(customer_id as bigint) as customer_id,
         cast(order_date as date) as order_date,
         cast(status as varchar) as status,
-        cast(amount as decimal(10, 2)) as amount,
+        cast(amount as decimal(12, 2)) as amount,
         cast(batch_date as date) as batch_date
 
     from deliveries_ranked

@@ -1,0 +1,46 @@
+"""Four `lab pipeline` runs for different dates started at once all succeed (local profile)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lab import ingest, sandbox
+from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
+
+pytestmark = pytest.mark.slow
+DATES = [dt.date(2026, 11, d) for d in (11, 12, 13, 14)]
+
+
+def test_four_pipelines_at_once_all_load_and_reconcile(lab_env):
+    sandbox.prepare(history_days=0, say=lambda _: None)
+    lab = [sys.executable, "-m", "lab.cli"]
+    runs = [
+        subprocess.Popen(
+            [*lab, "pipeline", "--date", day.isoformat(), "--rows", "150", "--dirty", "0.05"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=os.environ,
+        )
+        for day in DATES
+    ]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    for day, run, out in zip(DATES, runs, outputs, strict=True):
+        assert run.returncode == 0, f"the run for {day} failed:\n{out}"
+    history = ingest.load_history()
+    warehouse = ingest.get_warehouse()
+    for day in DATES:
+        record = history[history["batch_date"].astype(str).str[:10] == day.isoformat()]
+        assert len(record) == 1, f"expected one load record for {day}, got {len(record)}"
+        loaded = warehouse.scalar(f"select count(*) from {RAW_ORDERS} where batch_date = ?", [day])
+        quarantined = warehouse.scalar(
+            f"select count(*) from {QUARANTINE_ORDERS} where batch_date = ?", [day]
+        )
+        assert loaded + quarantined == 150 == int(record["rows_in"].iloc[0]), (
+            f"{day}: {loaded} loaded + {quarantined} quarantined, record {record.to_dict('records')}"
+        )
