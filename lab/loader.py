@@ -249,7 +249,7 @@ def rejected_records(con) -> pd.DataFrame:
 
 
 def previous_state(query, batch: Batch) -> tuple[int, dict | None]:
-    """The rows the date holds now, and its latest load record."""
+    """The rows the date holds now and its latest load record; stop if this file is loaded."""
     held = int(
         query(
             f"select (select count(*) from {RAW_ORDERS} where batch_date = ?) + "
@@ -263,7 +263,22 @@ def previous_state(query, batch: Batch) -> tuple[int, dict | None]:
         "order by loaded_at desc limit 1",
         [batch.batch_date],
     )
-    return held, (None if record.empty else record.iloc[0].to_dict())
+    previous = None if record.empty else record.iloc[0].to_dict()
+    if (
+        previous is not None
+        and int(previous["rows_in"]) == held
+        and previous["sha256"] == batch.facts.result().sha256
+    ):  # the same file, and the date still holds what it loaded: nothing to do
+        raise _Unchanged(
+            Outcome(
+                held,
+                int(previous["rows_loaded"]),
+                int(previous["rows_quarantined"]),
+                previous["sha256"],
+                "unchanged",
+            )
+        )
+    return held, previous
 
 
 def settle(
@@ -274,7 +289,7 @@ def settle(
     flagged: pd.DataFrame,
     rejected: pd.DataFrame,
 ) -> Outcome:
-    """The load's counts; refuse an empty delivery over a loaded date; spot a repeated file."""
+    """The load's counts; refuse an empty delivery over a date that holds rows."""
     rows_in = records + len(rejected)
     if rows_in == 0 and held and not batch.allow_empty:
         raise BatchFileError(
@@ -282,18 +297,8 @@ def settle(
             f"{held} loaded or quarantined rows, which stay. Fix: check the export; to empty "
             "the date on purpose, load the file with --allow-empty (allow_empty=True)."
         )
-    sha256 = batch.facts.result().sha256
     quarantined = flagged["rec"].nunique() + len(rejected)
-    if previous is not None and previous["sha256"] == sha256 and int(previous["rows_in"]) == held:
-        raise _Unchanged(
-            Outcome(
-                held,
-                int(previous["rows_loaded"]),
-                int(previous["rows_quarantined"]),
-                sha256,
-                "unchanged",
-            )
-        )
+    sha256 = batch.facts.result().sha256
     return Outcome(rows_in, rows_in - quarantined, quarantined, sha256, "loaded")
 
 

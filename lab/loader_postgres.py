@@ -31,83 +31,103 @@ COPY_BATCH_ROWS = 100_000
 
 
 def load_postgres(warehouse, batch: Batch) -> Outcome:
+    with warehouse.connect() as con, con.transaction(), con.cursor() as cur:
+
+        def query(text, params=None):
+            cur.execute(text.replace("?", "%s"), params)
+            return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+        held, previous = previous_state(query, batch)
+        checker = duckdb_checker(batch)
+        try:
+            return _write(cur, checker, batch, held, previous)
+        finally:
+            checker.close()
+
+
+def duckdb_checker(batch: Batch):
+    """An in-memory DuckDB that has read the file into `incoming` and flagged its bad rows."""
     import duckdb
+
+    checker = duckdb.connect()
+    checker.execute(
+        f"create table incoming as select {typed_columns(batch.delivery.trailing_delimiter)} "
+        f"from {batch.read_csv()}",
+        {"path": str(batch.delivery.path)},
+    )
+    flagged = checker.execute(
+        batch.flag_sql("(select rowid as rec, * from incoming)", others=None)
+    ).df()
+    checker.register("lab_flagged", flagged)
+    return checker
+
+
+def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outcome:
     import pyarrow.csv as pacsv
     from psycopg import sql
 
-    checker = duckdb.connect()
-    try:
-        checker.execute(
-            f"create table incoming as select {typed_columns(batch.delivery.trailing_delimiter)} "
-            f"from {batch.read_csv()}",
-            {"path": str(batch.delivery.path)},
+    records = checker.execute("select count(*) from incoming").fetchone()[0]
+    flagged = checker.execute("select * from lab_flagged").df()
+    rejected = rejected_records(checker)
+    for table in (RAW_ORDERS, QUARANTINE_ORDERS):
+        cur.execute(f"delete from {table} where batch_date = %s", [batch.batch_date])
+    loader.checkpoint("after-delete")
+    defaults = {
+        "batch_date": sql.Literal(batch.batch_date),
+        "source_file": sql.Literal(batch.source),
+        "loaded_at": sql.SQL("(now() at time zone 'utc')"),
+    }
+    _set_defaults(cur, defaults)
+    good = checker.sql(
+        f"select {', '.join(CSV_COLUMNS)} from incoming "
+        "where rowid not in (select rec from lab_flagged)"
+    ).to_arrow_reader(COPY_BATCH_ROWS)
+    options = pacsv.WriteOptions(include_header=False)
+    columns = ", ".join(CSV_COLUMNS)
+    with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
+        for chunk in good:
+            buffer = io.BytesIO()
+            pacsv.write_csv(chunk, buffer, options)
+            copy.write(buffer.getbuffer())
+    loader.checkpoint("after-insert")
+    _set_defaults(cur, dict.fromkeys(defaults))
+    changed = _changed(cur, batch)
+    if changed:
+        extra = checker.execute(
+            "select rowid as rec, 'changed' as kind, null::bigint as first from incoming "
+            "where list_contains($ids, order_id)",
+            {"ids": changed},
+        ).df()
+        flagged = pd.concat([flagged, extra], ignore_index=True)
+        cur.execute(
+            f"delete from {RAW_ORDERS} where batch_date = %s and order_id = any(%s)",
+            [batch.batch_date, changed],
         )
-        records = checker.execute("select count(*) from incoming").fetchone()[0]
-        relation = "(select rowid as rec, * from incoming)"
-        flagged = checker.execute(batch.flag_sql(relation, others=None)).df()
-        rejected = rejected_records(checker)
-        checker.register("lab_flagged", flagged[["rec"]])
-        good = checker.execute(
-            f"select {', '.join(CSV_COLUMNS)} from incoming "
-            "where rowid not in (select rec from lab_flagged)"
-        ).to_arrow_reader(COPY_BATCH_ROWS)
-        options = pacsv.WriteOptions(include_header=False)
-        defaults = {
-            "batch_date": sql.Literal(batch.batch_date),
-            "source_file": sql.Literal(batch.source),
-            "loaded_at": sql.SQL("(now() at time zone 'utc')"),
-        }
-        with warehouse.connect() as con, con.transaction(), con.cursor() as cur:
+    outcome = settle(batch, records, held, previous, flagged, rejected)
+    quarantine = quarantine_rows(batch, flagged, rejected, records)
+    outcome.reasons = quarantine["reason"].value_counts().to_dict()
+    _copy_rows(cur, QUARANTINE_ORDERS, quarantine, "quarantined_at")
+    _copy_rows(cur, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
+    check_counts(lambda text: _fetch(cur, text), batch, outcome)
+    loader.checkpoint("before-commit")
+    return outcome
 
-            def query(text, params=None):
-                cur.execute(text.replace("?", "%s"), params)
-                return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
 
-            held, previous = previous_state(query, batch)
-            for table in (RAW_ORDERS, QUARANTINE_ORDERS):
-                cur.execute(f"delete from {table} where batch_date = %s", [batch.batch_date])
-            loader.checkpoint("after-delete")
-            for column, value in defaults.items():
-                cur.execute(
-                    sql.SQL("alter table {} alter column {} set default {}").format(
-                        sql.Identifier(RAW_ORDERS), sql.Identifier(column), value
-                    )
-                )
-            columns = ", ".join(CSV_COLUMNS)
-            with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
-                for chunk in good:
-                    buffer = io.BytesIO()
-                    pacsv.write_csv(chunk, buffer, options)
-                    copy.write(buffer.getbuffer())
-            loader.checkpoint("after-insert")
-            for column in defaults:
-                cur.execute(
-                    sql.SQL("alter table {} alter column {} drop default").format(
-                        sql.Identifier(RAW_ORDERS), sql.Identifier(column)
-                    )
-                )
-            changed = _changed(cur, batch)
-            if changed:
-                extra = checker.execute(
-                    "select rowid as rec, 'changed' as kind, null::bigint as first from incoming "
-                    "where list_contains($ids, order_id)",
-                    {"ids": changed},
-                ).df()
-                flagged = pd.concat([flagged, extra], ignore_index=True)
-                cur.execute(
-                    f"delete from {RAW_ORDERS} where batch_date = %s and order_id = any(%s)",
-                    [batch.batch_date, changed],
-                )
-            outcome = settle(batch, records, held, previous, flagged, rejected)
-            quarantine = quarantine_rows(batch, flagged, rejected, records)
-            outcome.reasons = quarantine["reason"].value_counts().to_dict()
-            _copy_rows(cur, QUARANTINE_ORDERS, quarantine, "quarantined_at")
-            _copy_rows(cur, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
-            check_counts(lambda text: _fetch(cur, text), batch, outcome)
-            loader.checkpoint("before-commit")
-        return outcome
-    finally:
-        checker.close()
+def _set_defaults(cur, defaults: dict) -> None:
+    """Column defaults that fill batch_date, source_file and loaded_at server-side during the
+    COPY (None drops them); set and dropped inside the load's transaction, so no one else sees
+    them."""
+    from psycopg import sql
+
+    for column, value in defaults.items():
+        action = (
+            sql.SQL("drop default") if value is None else sql.SQL("set default {}").format(value)
+        )
+        cur.execute(
+            sql.SQL("alter table {} alter column {} {}").format(
+                sql.Identifier(RAW_ORDERS), sql.Identifier(column), action
+            )
+        )
 
 
 def _changed(cur, batch: Batch) -> list[int]:
