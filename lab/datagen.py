@@ -29,6 +29,7 @@ fit in memory, and `to_csv_bytes(make_orders(...))` is byte for byte what `write
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -406,10 +407,14 @@ def _write(fh, chunks: list[Callable[[], tuple]]) -> None:
 
 def _write_chunk(fh, columns: dict[str, pa.Array], suspects: np.ndarray) -> None:
     lines = _csv_lines(columns, suspects)
-    if lines is None:  # nothing to quote: Arrow's writer is fastest
-        pacsv.write_csv(pa.table(columns), fh, write_options=_PLAIN)
-    else:
+    if lines is not None:
         fh.write(lines)
+    elif isinstance(fh, io.IOBase):  # nothing to quote: Arrow's writer is fastest
+        pacsv.write_csv(pa.table(columns), fh, write_options=_PLAIN)
+    else:  # any object with a write method
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(pa.table(columns), sink, write_options=_PLAIN)
+        fh.write(memoryview(sink.getvalue()))
 
 
 def _csv_lines(columns: dict[str, pa.Array], suspects: np.ndarray) -> memoryview | None:
