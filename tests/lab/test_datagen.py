@@ -338,9 +338,7 @@ def test_a_refused_write_leaves_no_file(tmp_path):
     folder.mkdir()
     with pytest.raises(ContractError):
         datagen.write_orders(folder / "orders.csv", contract.EPOCH, rows=10, updates=0.1)
-    assert list(folder.iterdir()) == [], (
-        f"expected nothing written, got {list(folder.iterdir())}"
-    )
+    assert list(folder.iterdir()) == [], f"expected nothing written, got {list(folder.iterdir())}"
 
 
 # ---- the CSV -----------------------------------------------------------------------------------
@@ -402,7 +400,7 @@ class CountingSink:
 
 def test_streaming_memory_does_not_grow_with_rows():
     peaks = {}
-    for rows in (datagen.CHUNK_ROWS * 2, datagen.CHUNK_ROWS * 4):
+    for rows in (datagen.CHUNK_ROWS * 2, datagen.CHUNK_ROWS * 6):
         sink = CountingSink()
         tracemalloc.start()
         try:
@@ -413,5 +411,7 @@ def test_streaming_memory_does_not_grow_with_rows():
         peaks[rows] = max(sink.peak, numpy_peak)
         assert sink.bytes > rows * 40, f"expected about 43 bytes a row, got {sink.bytes / rows:.1f}"
     small, large = peaks.values()
-    assert large < small * 1.2, f"expected flat memory, got {peaks} (bytes live at the peak)"
-    assert large < 400e6, f"expected under 400 MB live for chunks of 1M rows, got {large / 1e6:.0f}"
+    # Two chunks are alive at most (one written while the next is made), whatever the rows;
+    # the whole 6M-row CSV alone would be about 260 MB.
+    assert large < small * 1.6, f"expected flat memory, got {peaks} (bytes live at the peak)"
+    assert large < 350e6, f"expected under 350 MB live for chunks of 1M rows, got {large / 1e6:.0f}"
