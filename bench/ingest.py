@@ -1,7 +1,8 @@
 """Ingestion benchmark (run with `make bench-ingest`; never part of `make test`).
 
-Measures, in one run, interleaved (every repetition runs each candidate once, in turn), the
-median of 3 on generated files of 1M and 10M rows (`--sizes`, `--quick` for 100k only):
+Measures, in one run, interleaved (every repetition runs each candidate once, in turn, the order
+reversed every other repetition), the median of 3 on generated files of 1M and 10M rows
+(`--sizes`; `--quick` for 100k only):
 
 - duckdb/ours    `lab.ingest.load_file(path, date, warehouse=DuckDBWarehouse(db))`, fresh file
 - duckdb/raw     `CREATE TABLE t AS SELECT * FROM read_csv('file')` in a fresh DuckDB file
@@ -246,7 +247,9 @@ def bench(args) -> dict:
             generate(files[rows], rows, env)
         for size in args.sizes:
             for rep in range(args.repeats):
-                for candidate in wanted:
+                # every other repetition runs the candidates in reverse, so none always follows
+                # the same neighbour (whose disk writes may still be flushing)
+                for candidate in wanted if rep % 2 == 0 else wanted[::-1]:
                     rows = args.naive_rows if candidate == "duckdb/naive" else size
                     if candidate == "duckdb/naive" and size != args.sizes[0]:
                         continue  # measured at its own size with the first size's repetitions
@@ -255,6 +258,7 @@ def bench(args) -> dict:
                     work.mkdir()
                     spec = {"candidate": candidate, "rows": rows, "csv": str(files[rows])}
                     spec["work"] = str(work)
+                    os.sync()  # the previous measurement's dirty pages are not this one's cost
                     label = f"  {candidate:<14} {rows:>11,} rows, repetition {rep + 1}"
                     print(label, end=" ... ", flush=True)
                     if candidate.startswith("postgres/"):
