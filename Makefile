@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PORT   ?= 8888
 
-.PHONY: help env lab pipeline notebooks test lint setup reset doctor bench
+.PHONY: help env lab pipeline notebooks test lint setup reset doctor bench bench-ingest
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test: env lint ## run the whole test suite
 bench: env ## benchmarks (never part of `make test`)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/airflow_dag_test.py
+
+bench-ingest: env ## ingestion benchmark at 1M and 10M rows, writes bench/results/ingest.json (ARGS="--quick")
+	$(BIN)/python bench/ingest.py $(ARGS)
 
 # ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
 COMPOSE ?= docker compose

@@ -50,14 +50,31 @@ def _cmd_doctor(args) -> int:
 def _cmd_datagen(args) -> int:
     from lab import datagen, ingest
 
+    knobs = {"rows": args.rows, "dirty": args.dirty, "updates": args.updates, "seed": args.seed}
     if args.out:
-        frame = datagen.make_orders(args.date, rows=args.rows, dirty=args.dirty)
-        with open(args.out, "wb") as fh:
-            fh.write(datagen.to_csv_bytes(frame))
-        print(f"Wrote {len(frame)} rows to {args.out}")
+        rows = datagen.write_orders(args.out, args.date, **knobs)
+        print(f"Wrote {rows} rows to {args.out}")
         return 0
-    path = ingest.land_batch(args.date, rows=args.rows, dirty=args.dirty)
-    print(f"Landed {args.rows} rows for {args.date} at {path}")
+    if args.rows <= datagen.FRAME_MAX_ROWS:
+        path = ingest.land_batch(args.date, frame=datagen.make_orders(args.date, **knobs))
+        print(f"Landed {args.rows} rows for {args.date} at {path}")
+        return 0
+    # Too large for a DataFrame: stream to a local file, then copy that file into the lake.
+    import tempfile
+    from pathlib import Path
+
+    from lab.config import get_settings
+    from lab.lake import get_lake
+
+    settings = get_settings()
+    with tempfile.TemporaryDirectory(prefix="lab-datagen-") as folder:
+        local = Path(folder) / "orders.csv"
+        datagen.write_orders(local, args.date, **knobs)
+        lake = get_lake(settings)
+        lake.ensure_bucket(settings.raw_bucket)
+        path = ingest.batch_path(args.date, settings)
+        lake.fs.put_file(str(local), path)
+    print(f"Landed {args.rows} rows for {args.date} at {path} (streamed through a temporary file)")
     return 0
 
 
@@ -275,11 +292,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_doctor)
 
-    p = sub.add_parser("datagen", help="land a generated batch of orders (or write it to a file)")
-    p.add_argument("--date", default=DEFAULT_RUN_DATE)
-    p.add_argument("--rows", type=int, default=DEFAULT_ROWS)
-    p.add_argument("--dirty", type=float, default=0.0, help="fraction of rows with defects")
-    p.add_argument("--out", help="write CSV here instead of landing it in the lake")
+    from lab.contract import MAX_ROWS
+
+    p = sub.add_parser(
+        "datagen",
+        help="land a generated batch of orders (or write it to a file), any size",
+        description="Generate one day's orders deterministically: the same arguments always "
+        "give the same bytes. Order ids are day * 1e9 + n, so days never collide.",
+    )
+    p.add_argument("--date", default=DEFAULT_RUN_DATE, help="batch date, YYYY-MM-DD")
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=DEFAULT_ROWS,
+        help=f"rows in the batch (default {DEFAULT_ROWS}, at most {MAX_ROWS:_}; streamed in chunks)",
+    )
+    p.add_argument(
+        "--dirty",
+        type=float,
+        default=0.0,
+        help="fraction of rows with a defect, 0.0-1.0 (see lab.datagen.DEFECTS)",
+    )
+    p.add_argument(
+        "--updates",
+        type=float,
+        default=0.0,
+        help="fraction of rows that are status updates of orders from the previous 1-7 days, "
+        "0.0-0.5 (same id, customer, date and amount; a later status)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument(
+        "--out", help="write the CSV to this file instead of landing it in the lake's raw zone"
+    )
     p.set_defaults(func=_cmd_datagen)
 
     p = sub.add_parser("pipeline", help="run notebooks 01-04 as production steps with papermill")

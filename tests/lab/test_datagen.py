@@ -1,20 +1,40 @@
-"""lab.datagen: deterministic synthetic order batches with a size and a dirt knob."""
+"""lab.datagen: deterministic synthetic order batches with a size, a dirt and an updates knob."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
+import sys
+import tracemalloc
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from lab import contract, datagen
-from lab.errors import LabError
+from lab.errors import ContractError, LabError
+
+DAY = "2026-11-01"
+
+
+def day_number(date) -> int:
+    return (contract.as_date(date) - contract.EPOCH).days
 
 
 def test_same_arguments_give_the_same_frame():
-    first = datagen.make_orders("2026-11-01", rows=200, dirty=0.1)
-    second = datagen.make_orders(dt.date(2026, 11, 1), rows=200, dirty=0.1)
+    first = datagen.make_orders("2026-11-01", rows=200, dirty=0.1, updates=0.2)
+    second = datagen.make_orders(dt.date(2026, 11, 1), rows=200, dirty=0.1, updates=0.2)
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_same_arguments_give_the_same_file(tmp_path):
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path in paths:
+        datagen.write_orders(path, DAY, rows=30_000, dirty=0.05, updates=0.1, seed=7)
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert digests[0] == digests[1], f"expected identical files, got sha256 {digests}"
 
 
 def test_different_dates_give_different_orders():
@@ -42,17 +62,119 @@ def test_a_clean_batch_has_the_upstream_columns_as_text():
     assert set(frame["order_date"]) == {"2026-11-01"}
     assert set(frame["status"]) <= set(contract.STATUSES)
     customers = frame["customer_id"].astype(int)
-    assert customers.between(1, 100).all(), f"expected customers 1..100, got {customers.unique()}"
-    amounts = frame["amount"].astype(float)
-    assert (amounts > 0).all(), f"expected positive amounts in a clean batch, min {amounts.min()}"
+    assert customers.isin(list(contract.CUSTOMER_IDS)).all(), (
+        f"expected customers from the contract, got {sorted(customers.unique())}"
+    )
+    amounts = frame["amount"]
+    assert amounts.str.fullmatch(r"\d+\.\d\d").all(), f"expected 2 decimals: {amounts.tolist()}"
+    assert (amounts.astype(float) > 0).all(), "expected positive amounts in a clean batch"
+
+
+def test_statuses_and_amounts_follow_the_contract_at_scale():
+    frame = datagen.make_orders(DAY, rows=100_000)
+    shares = frame["status"].value_counts(normalize=True)
+    for status, weight in zip(contract.STATUSES, contract.STATUS_WEIGHTS, strict=True):
+        assert abs(shares.get(status, 0.0) - weight) < 0.01, (
+            f"expected about {weight:.0%} {status}, got {shares.get(status, 0.0):.2%}"
+        )
+    mean = frame["amount"].astype(float).mean()
+    assert 58 < mean < 64, f"expected a mean amount near 61 (1 + gamma(2, 30)), got {mean:.2f}"
+
+
+def test_new_order_ids_are_the_day_times_the_stride_plus_n():
+    frame = datagen.make_orders(DAY, rows=300)
+    expected = [str(day_number(DAY) * contract.ORDER_ID_DAY_STRIDE + n) for n in range(1, 301)]
+    assert frame["order_id"].tolist() == expected, f"got {frame['order_id'].tolist()[:3]}..."
+
+
+def test_order_ids_never_collide_across_days_at_the_largest_size():
+    """The last chunk of a MAX_ROWS day, generated for real, stays below the next day's first id."""
+    assert contract.MAX_ROWS < contract.ORDER_ID_DAY_STRIDE, "expected the stride above MAX_ROWS"
+    day = day_number(DAY)
+    start = contract.MAX_ROWS - datagen.CHUNK_ROWS
+    columns, _ = datagen._chunk(day, start, contract.MAX_ROWS, contract.MAX_ROWS, 0, 0.0, 42)
+    ids = np.asarray(columns["order_id"].cast(pa.int64()))
+    first_of_next_day = (day + 1) * contract.ORDER_ID_DAY_STRIDE + 1
+    assert ids.max() == day * contract.ORDER_ID_DAY_STRIDE + contract.MAX_ROWS, ids.max()
+    assert ids.max() < first_of_next_day, f"{ids.max()} collides with {first_of_next_day}"
+    assert len(np.unique(ids)) == len(ids), "expected unique ids within the chunk"
+    last_day = day_number(dt.date.max)
+    largest = last_day * contract.ORDER_ID_DAY_STRIDE + contract.MAX_ROWS
+    assert largest < contract.MAX_EXACT_FLOAT_INT, f"expected ids below 2**53, largest {largest}"
 
 
 def test_order_ids_are_unique_across_dates():
     days = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
-    ids = pd.concat([datagen.make_orders(d, rows=datagen.MAX_ROWS)["order_id"] for d in days[:2]])
-    ids = pd.concat([ids, *(datagen.make_orders(d, rows=300)["order_id"] for d in days[2:])])
+    ids = pd.concat([datagen.make_orders(d, rows=2_000, updates=0.0)["order_id"] for d in days])
     duplicated = ids[ids.duplicated()].tolist()
     assert not duplicated, f"expected unique order ids across dates, repeated: {duplicated[:5]}"
+
+
+# ---- updates -----------------------------------------------------------------------------------
+
+
+def test_updates_repeat_the_original_order_with_a_later_status():
+    rows, share = 2_000, 0.25
+    today = datagen.make_orders(DAY, rows=rows, updates=share)
+    updates = today[today["order_date"] != DAY]
+    assert len(updates) == rows * share, f"expected {rows * share:.0f} updates, got {len(updates)}"
+    assert not today["order_id"].duplicated().any(), "expected no id twice in one file"
+    earlier = {}
+    for date in sorted(set(updates["order_date"])):
+        back = (contract.as_date(DAY) - contract.as_date(date)).days
+        assert 1 <= back <= datagen.UPDATE_MAX_DAYS_BACK, f"update of {date}, {back} days back"
+        earlier[date] = datagen.make_orders(date, rows=rows, updates=share).set_index("order_id")
+    step = {s: i for i, s in enumerate(datagen.LIFECYCLE)}
+    for row in updates.itertuples():
+        original = earlier[row.order_date].loc[row.order_id]
+        assert original["order_date"] == row.order_date, (row, original)
+        assert (original["customer_id"], original["amount"]) == (row.customer_id, row.amount), (
+            f"expected update {row.order_id} to keep customer and amount "
+            f"{(original['customer_id'], original['amount'])}, got {(row.customer_id, row.amount)}"
+        )
+        assert step[row.status] > step[original["status"]], (
+            f"expected a status later than {original['status']!r} for {row.order_id}, "
+            f"got {row.status!r}"
+        )
+
+
+def test_updates_across_chunks_never_repeat_an_id(tmp_path):
+    rows = 2 * datagen.CHUNK_ROWS + 500_000
+    path = tmp_path / "orders.csv"
+    datagen.write_orders(path, DAY, rows=rows, updates=0.5)
+    ids = pd.read_csv(path, usecols=["order_id"], dtype={"order_id": "int64"})["order_id"]
+    assert len(ids) == rows, f"expected {rows} rows, got {len(ids)}"
+    assert ids.is_unique, f"expected unique ids, repeated: {ids[ids.duplicated()].head().tolist()}"
+    day = day_number(DAY)
+    n = ids % contract.ORDER_ID_DAY_STRIDE
+    back = day - ids // contract.ORDER_ID_DAY_STRIDE
+    assert back.between(0, datagen.UPDATE_MAX_DAYS_BACK).all(), sorted(back.unique())
+    new_orders = rows - rows // 2
+    assert n.between(1, new_orders).all(), f"expected n in 1..{new_orders}, got {n.max()}"
+
+
+def test_an_update_on_the_first_day_is_refused_with_the_fix():
+    with pytest.raises(ContractError) as info:
+        datagen.make_orders(contract.EPOCH, rows=10, updates=0.1)
+    message = str(info.value)
+    assert f"{contract.EPOCH} has no earlier orders to update" in message, message
+    assert "Fix:" in message, message
+
+
+@pytest.mark.parametrize("updates", [-0.1, 0.75, "0.1"])
+def test_updates_out_of_range_is_a_contract_error_with_the_fix(updates):
+    with pytest.raises(ContractError) as info:
+        datagen.make_orders(DAY, rows=10, updates=updates)
+    message = str(info.value)
+    assert f"updates={updates!r} is out of range" in message, message
+    assert f"Fix: choose a fraction from 0.0 to {datagen.MAX_UPDATES}" in message, message
+
+
+def test_the_lifecycle_holds_every_status_once():
+    assert sorted(datagen.LIFECYCLE) == sorted(contract.STATUSES), datagen.LIFECYCLE
+
+
+# ---- dirt --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dirty", [0.05, 0.2, 0.5])
@@ -67,6 +189,71 @@ def test_dirty_fraction_gives_about_that_many_defective_rows(dirty):
     )
 
 
+def classify(clean: pd.Series, dirty: pd.Series) -> str:
+    """Which defect turned the clean row into the dirty one."""
+    changed = [c for c in contract.CSV_COLUMNS if clean[c] != dirty[c]]
+    assert len(changed) == 1, f"expected one changed column, got {changed}: {dirty.to_dict()}"
+    column, value = changed[0], dirty[changed[0]]
+    if column == "order_id":
+        return "missing_order_id" if value == "" else "duplicate_order_id"
+    if column == "customer_id":
+        return "missing_customer_id"
+    if column == "order_date":
+        return "bad_date"
+    if column == "status":
+        return "unknown_status"
+    if value == "-" + clean["amount"]:
+        return "negative_amount"
+    if value == clean["amount"].replace(".", "").lstrip("0"):
+        return "amount_in_cents"
+    return "bad_amount"
+
+
+def test_every_defect_kind_appears_and_looks_as_described():
+    clean = datagen.make_orders(DAY, rows=2_000, updates=0.1)
+    dirty = datagen.make_orders(DAY, rows=2_000, updates=0.1, dirty=0.2)
+    changed = (clean != dirty).any(axis=1)
+    kinds = pd.Series([classify(clean.loc[i], dirty.loc[i]) for i in clean.index[changed]])
+    assert set(kinds) == set(datagen.DEFECTS), (
+        f"expected all of {sorted(datagen.DEFECTS)}, got {kinds.value_counts().to_dict()}"
+    )
+    repeated = dirty["order_id"][dirty["order_id"] != ""].duplicated().sum()
+    assert repeated >= (kinds == "duplicate_order_id").sum() * 0.9, (
+        f"expected each duplicate_order_id to repeat an id, got {repeated} repeats"
+    )
+    bad = dirty.loc[changed & (dirty["status"] != clean["status"]), "status"]
+    assert not set(bad) & set(contract.STATUSES), f"expected unknown statuses, got {set(bad)}"
+
+
+def python_calls(func) -> int:
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        func()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_generation_and_dirt_are_vectorised():
+    """No Python call per row: 100x the rows with every row defective costs the same calls."""
+
+    def make(rows):
+        return lambda: datagen.make_orders(DAY, rows=rows, dirty=1.0, updates=0.2)
+
+    make(500)()  # warm up imports and caches
+    small, large = python_calls(make(500)), python_calls(make(50_000))
+    assert large <= small * 1.1 + 50, (
+        f"expected the Python calls not to grow with rows, got {small} at 500 and {large} at 50,000"
+    )
+
+
 def test_clean_batch_has_no_defects():
     clean = datagen.make_orders("2026-11-01", rows=300, dirty=0.0)
     assert not clean["order_id"].duplicated().any(), "expected no repeated order ids"
@@ -78,13 +265,35 @@ def test_every_defect_names_who_catches_it():
     assert catchers == {"ingestion quarantine", "Great Expectations"}, f"got {catchers}"
 
 
-@pytest.mark.parametrize("rows", [0, -1, datagen.MAX_ROWS + 1, 2.5, "10"])
-def test_rows_out_of_range_is_a_lab_error_with_the_fix(rows):
-    with pytest.raises(LabError) as info:
-        datagen.make_orders("2026-11-01", rows=rows)
+@pytest.mark.parametrize("kind", sorted(datagen.DEFECTS))
+def test_inject_puts_one_defect_into_one_row(kind):
+    frame = datagen.make_orders(DAY, rows=10)
+    before = frame.copy()
+    datagen._inject(frame, 3, kind, np.random.default_rng(0))
+    changed = (frame != before).any(axis=1)
+    assert changed.tolist() == [i == 3 for i in range(10)], f"{kind}: changed {changed.tolist()}"
+    assert classify(before.loc[3], frame.loc[3]) == kind, frame.loc[3].to_dict()
+
+
+# ---- arguments ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [0, -1, contract.MAX_ROWS + 1, 2.5, "10", True])
+def test_rows_out_of_range_is_a_contract_error_with_the_fix(rows):
+    with pytest.raises(ContractError) as info:
+        datagen.write_orders(io.BytesIO(), "2026-11-01", rows=rows)
     message = str(info.value)
     assert f"rows={rows!r} is out of range" in message, message
-    assert f"Fix: choose a whole number from 1 to {datagen.MAX_ROWS}" in message, message
+    assert f"Fix: choose a whole number from 1 to {contract.MAX_ROWS:_}" in message, message
+
+
+def test_a_frame_too_large_for_memory_points_to_the_streaming_writer():
+    rows = datagen.FRAME_MAX_ROWS + 1
+    with pytest.raises(ContractError) as info:
+        datagen.make_orders(DAY, rows=rows)
+    message = str(info.value)
+    assert f"rows={rows:_} is too many to build as a DataFrame" in message, message
+    assert "Fix: stream it to a file with datagen.write_orders()" in message, message
 
 
 @pytest.mark.parametrize("dirty", [-0.1, 1.5])
@@ -94,6 +303,13 @@ def test_dirty_out_of_range_is_a_lab_error_with_the_fix(dirty):
     message = str(info.value)
     assert f"dirty={dirty!r} is out of range" in message, message
     assert "Fix: choose a fraction from 0.0 to 1.0" in message, message
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5])
+def test_a_seed_that_is_not_a_whole_number_is_refused(seed):
+    with pytest.raises(ContractError) as info:
+        datagen.make_orders(DAY, rows=10, seed=seed)
+    assert f"seed={seed!r} is not a seed" in str(info.value), str(info.value)
 
 
 @pytest.mark.parametrize("value", ["2026-13-45", "yesterday", "01/11/2026", ""])
@@ -117,9 +333,85 @@ def test_a_date_before_the_generators_epoch_is_a_lab_error_with_the_fix():
     assert "Fix:" in message, f"expected the fix in: {message}"
 
 
-def test_to_csv_bytes_round_trips_as_text():
-    import io
+def test_a_refused_write_leaves_no_file(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(ContractError):
+        datagen.write_orders(folder / "orders.csv", contract.EPOCH, rows=10, updates=0.1)
+    assert list(folder.iterdir()) == [], f"expected nothing written, got {list(folder.iterdir())}"
 
+
+# ---- the CSV -----------------------------------------------------------------------------------
+
+
+def test_to_csv_bytes_round_trips_as_text():
     frame = datagen.make_orders("2026-11-01", rows=20, dirty=0.3)
     back = pd.read_csv(io.BytesIO(datagen.to_csv_bytes(frame)), dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(back, frame.astype(str).reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rows": 1},
+        {"rows": 3_000},
+        {"rows": 3_000, "dirty": 0.3, "updates": 0.2, "seed": 5},
+        {"rows": 500, "dirty": 1.0},
+        {"rows": 4_000, "dirty": 0.002},
+    ],
+)
+def test_write_orders_writes_the_bytes_of_to_csv_bytes(kwargs, tmp_path):
+    expected = datagen.to_csv_bytes(datagen.make_orders(DAY, **kwargs))
+    sink = io.BytesIO()
+    assert datagen.write_orders(sink, DAY, **kwargs) == kwargs["rows"]
+    path = tmp_path / "orders.csv"
+    datagen.write_orders(path, DAY, **kwargs)
+    for label, written in (("file object", sink.getvalue()), ("path", path.read_bytes())):
+        assert written == expected, (
+            f"{label}: expected {len(expected)} bytes starting {expected[:80]!r}, "
+            f"got {len(written)} starting {written[:80]!r}"
+        )
+    assert expected.startswith(b"order_id,customer_id,order_date,status,amount\n"), expected[:60]
+    assert b"\r" not in expected, "expected \\n line ends"
+
+
+def test_a_defect_with_a_comma_is_quoted_as_pandas_quotes_it():
+    frame = datagen.make_orders(DAY, rows=3_000, dirty=0.5)
+    assert (frame["amount"] == "12,50").any(), "expected the '12,50' defect at this size"
+    written = io.BytesIO()
+    datagen.write_orders(written, DAY, rows=3_000, dirty=0.5)
+    assert b',"12,50"\n' in written.getvalue(), "expected the comma amount quoted"
+
+
+class CountingSink:
+    """A file object that keeps nothing and notes the live memory at every write."""
+
+    def __init__(self):
+        self.bytes = 0
+        self.peak = 0
+
+    def write(self, data) -> int:
+        size = len(memoryview(data))
+        self.bytes += size
+        live = pa.total_allocated_bytes() + tracemalloc.get_traced_memory()[0]
+        self.peak = max(self.peak, live)
+        return size
+
+
+def test_streaming_memory_does_not_grow_with_rows():
+    peaks = {}
+    for rows in (datagen.CHUNK_ROWS * 4, datagen.CHUNK_ROWS * 16):
+        sink = CountingSink()
+        tracemalloc.start()
+        try:
+            datagen.write_orders(sink, DAY, rows=rows, dirty=0.001)
+            numpy_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        peaks[rows] = max(sink.peak, numpy_peak)
+        assert sink.bytes > rows * 40, f"expected about 43 bytes a row, got {sink.bytes / rows:.1f}"
+    small, large = peaks.values()
+    # Two chunks are alive at most (one written while the next is made), whatever the rows;
+    # the whole 4M-row CSV alone would be about 170 MB.
+    assert large < small * 1.6, f"expected flat memory, got {peaks} (bytes live at the peak)"
+    assert large < 120e6, f"expected under 120 MB live (measured: 58 MB), got {large / 1e6:.0f} MB"
