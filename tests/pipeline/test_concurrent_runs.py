@@ -21,7 +21,7 @@ def test_four_pipelines_at_once_all_load_and_reconcile(lab_env):
     lab = [sys.executable, "-m", "lab.cli"]
     runs = [
         subprocess.Popen(
-            [*lab, "pipeline", "--date", day.isoformat(), "--rows", "150", "--dirty", "0.05"],
+            [*lab, "pipeline", "--date", day.isoformat(), "--rows", "150"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
