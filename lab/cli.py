@@ -55,26 +55,8 @@ def _cmd_datagen(args) -> int:
         rows = datagen.write_orders(args.out, args.date, **knobs)
         print(f"Wrote {rows} rows to {args.out}")
         return 0
-    if args.rows <= datagen.FRAME_MAX_ROWS:
-        path = ingest.land_batch(args.date, frame=datagen.make_orders(args.date, **knobs))
-        print(f"Landed {args.rows} rows for {args.date} at {path}")
-        return 0
-    # Too large for a DataFrame: stream to a local file, then copy that file into the lake.
-    import tempfile
-    from pathlib import Path
-
-    from lab.config import get_settings
-    from lab.lake import get_lake
-
-    settings = get_settings()
-    with tempfile.TemporaryDirectory(prefix="lab-datagen-") as folder:
-        local = Path(folder) / "orders.csv"
-        datagen.write_orders(local, args.date, **knobs)
-        lake = get_lake(settings)
-        lake.ensure_bucket(settings.raw_bucket)
-        path = ingest.batch_path(args.date, settings)
-        lake.fs.put_file(str(local), path)
-    print(f"Landed {args.rows} rows for {args.date} at {path} (streamed through a temporary file)")
+    path = ingest.land_batch(args.date, **knobs)
+    print(f"Landed {args.rows} rows for {args.date} at {path}")
     return 0
 
 

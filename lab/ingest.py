@@ -27,8 +27,8 @@ from lab.config import (
     Settings,
     get_settings,
 )
-from lab.contract import DEFAULT_RUN_DATE, as_date
-from lab.datagen import make_orders, to_csv_bytes
+from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
+from lab.datagen import to_csv_bytes, write_orders
 from lab.errors import BatchFileError, LabError, LakeError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables
@@ -113,6 +113,8 @@ def land_batch(
     rows: int | None = None,
     dirty: float = 0.0,
     *,
+    updates: float = 0.0,
+    seed: int = 42,
     frame: pd.DataFrame | None = None,
     source: str | Path | None = None,
     lake: Lake | None = None,
@@ -120,18 +122,30 @@ def land_batch(
 ) -> str:
     """Put a day's delivery in the lake's raw zone exactly as it arrived; return its path.
 
-    The delivery is a file (`source`), a frame of text values, or else a generated batch.
+    The delivery is a file (`source`), a frame of text values, or else a generated batch of
+    any size (streamed to the file, never held in memory whole).
     """
     settings = settings or get_settings()
     lake = lake or get_lake(settings)
     lake.ensure_bucket(settings.raw_bucket)
     path = batch_path(batch_date, settings)
+    if frame is not None:
+        lake.write_bytes(path, to_csv_bytes(frame))
+        return path
     if source is not None:
         lake.put_file(Path(source), path)
         return path
-    if frame is None:
-        frame = make_orders(batch_date, **({"rows": rows} if rows is not None else {}), dirty=dirty)
-    lake.write_bytes(path, to_csv_bytes(frame))
+    knobs = {"dirty": dirty, "updates": updates, "seed": seed}
+    knobs["rows"] = DEFAULT_ROWS if rows is None else rows
+    local = lake.local_path(path)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        write_orders(local, batch_date, **knobs)
+        return path
+    with tempfile.TemporaryDirectory(prefix="lab-land-") as folder:
+        generated = Path(folder) / "orders.csv"
+        write_orders(generated, batch_date, **knobs)
+        lake.put_file(generated, path)
     return path
 
 
