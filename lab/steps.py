@@ -13,12 +13,18 @@ from lab.contract import DEFAULT_ROWS, as_date
 from lab.errors import LabError
 
 
-def ingestion(run_date, rows: int = DEFAULT_ROWS, dirty: float = 0.0, run_id: str = "manual"):
+def ingestion(
+    run_date,
+    rows: int = DEFAULT_ROWS,
+    dirty: float = 0.0,
+    run_id: str = "manual",
+    updates: float = 0.0,
+):
     """Land the day's batch in the lake and load it into the warehouse."""
     step = metrics.start("ingestion", run_id)
     try:
-        ingest.land_batch(run_date, rows=rows, dirty=dirty)
-        result = ingest.load_batch(run_date)
+        ingest.land_batch(run_date, rows=rows, dirty=dirty, updates=updates)
+        result = ingest.load_batch(run_date, run_id=run_id)
     except LabError as exc:
         step.fail(exc)
         raise
@@ -46,6 +52,10 @@ def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
     return gate
 
 
+# The share of each history day's rows that are status updates of earlier days' orders.
+HISTORY_UPDATES = 0.05
+
+
 def simulate_history(
     end: dt.date | str, days: int = 7, dirty_days: tuple[int, ...] = (3,), rows: int = DEFAULT_ROWS
 ) -> list[str]:
@@ -59,7 +69,13 @@ def simulate_history(
     for offset in range(days):
         day = end - dt.timedelta(days=days - offset)
         run_id = f"history_{day.isoformat()}"
-        ingestion(day, rows=rows, dirty=0.08 if offset in dirty_days else 0.0, run_id=run_id)
+        ingestion(
+            day,
+            rows=rows,
+            dirty=0.08 if offset in dirty_days else 0.0,
+            run_id=run_id,
+            updates=HISTORY_UPDATES if offset else 0.0,
+        )
         quality(day, run_id=run_id, suites=["orders"])
         run_ids.append(run_id)
     transformation(run_id=run_ids[-1])
