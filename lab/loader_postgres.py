@@ -12,7 +12,7 @@ import io
 
 import pandas as pd
 
-from lab import loader
+from lab import loader, rules
 from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS
 from lab.contract import CSV_COLUMNS
 from lab.loader import (
@@ -31,6 +31,8 @@ COPY_BATCH_ROWS = 100_000
 
 
 def load_postgres(warehouse, batch: Batch) -> Outcome:
+    import duckdb
+
     with warehouse.connect() as con, con.transaction(), con.cursor() as cur:
 
         def query(text, params=None):
@@ -38,37 +40,16 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
             return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
 
         held, previous = previous_state(query, batch)
-        checker = duckdb_checker(batch)
+        checker = duckdb.connect()
         try:
             return _write(cur, checker, batch, held, previous)
         finally:
             checker.close()
 
 
-def duckdb_checker(batch: Batch):
-    """An in-memory DuckDB that has read the file into `incoming` and flagged its bad rows."""
-    import duckdb
-
-    checker = duckdb.connect()
-    checker.execute(
-        f"create table incoming as select {typed_columns(batch.delivery.trailing_delimiter)} "
-        f"from {batch.read_csv()}",
-        {"path": str(batch.delivery.path)},
-    )
-    flagged = checker.execute(
-        batch.flag_sql("(select rowid as rec, * from incoming)", others=None)
-    ).df()
-    checker.register("lab_flagged", flagged)
-    return checker
-
-
 def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outcome:
-    import pyarrow.csv as pacsv
     from psycopg import sql
 
-    records = checker.execute("select count(*) from incoming").fetchone()[0]
-    flagged = checker.execute("select * from lab_flagged").df()
-    rejected = rejected_records(checker)
     for table in (RAW_ORDERS, QUARANTINE_ORDERS):
         cur.execute(f"delete from {table} where batch_date = %s", [batch.batch_date])
     loader.checkpoint("after-delete")
@@ -78,31 +59,19 @@ def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outc
         "loaded_at": sql.SQL("(now() at time zone 'utc')"),
     }
     _set_defaults(cur, defaults)
-    good = checker.sql(
-        f"select {', '.join(CSV_COLUMNS)} from incoming "
-        "where rowid not in (select rec from lab_flagged)"
-    ).to_arrow_reader(COPY_BATCH_ROWS)
-    options = pacsv.WriteOptions(include_header=False)
-    columns = ", ".join(CSV_COLUMNS)
-    with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
-        for chunk in good:
-            buffer = io.BytesIO()
-            pacsv.write_csv(chunk, buffer, options)
-            copy.write(buffer.getbuffer())
+    keys, bad, records = _stream(cur, checker, batch)
     loader.checkpoint("after-insert")
     _set_defaults(cur, dict.fromkeys(defaults))
-    changed = _changed(cur, batch)
-    if changed:
-        extra = checker.execute(
-            "select rowid as rec, 'changed' as kind, null::bigint as first from incoming "
-            "where list_contains($ids, order_id)",
-            {"ids": changed},
-        ).df()
-        flagged = pd.concat([flagged, extra], ignore_index=True)
-        cur.execute(
-            f"delete from {RAW_ORDERS} where batch_date = %s and order_id = any(%s)",
-            [batch.batch_date, changed],
-        )
+    checker.register("lab_keys", keys)
+    flagged = pd.concat(
+        [
+            pd.DataFrame({"rec": bad, "kind": "row", "first": None}),
+            _duplicates(cur, checker, batch, set(bad)),
+            _changed(cur, checker, batch),
+        ],
+        ignore_index=True,
+    )
+    rejected = rejected_records(checker)
     outcome = settle(batch, records, held, previous, flagged, rejected)
     quarantine = quarantine_rows(batch, flagged, rejected, records)
     outcome.reasons = quarantine["reason"].value_counts().to_dict()
@@ -111,6 +80,76 @@ def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outc
     check_counts(lambda text: _fetch(cur, text), batch, outcome)
     loader.checkpoint("before-commit")
     return outcome
+
+
+def _stream(cur, checker, batch: Batch):
+    """One pass over the file: DuckDB parses and checks it in order while the rows that pass
+    the row rules go to PostgreSQL in one COPY. Returns the copied rows' (order_id, rec), the
+    record numbers of the rows that broke a row rule, and the number of records read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    path = str(batch.delivery.path).replace("'", "''")
+    reader = checker.sql(
+        f"select *, {rules.bad_row(batch.date_sql)} as bad from ("
+        f"select {typed_columns(batch.delivery.trailing_delimiter)}, "
+        f"row_number() over () - 1 as rec "
+        f"from {batch.read_csv().replace('$path', repr_sql(path))})"
+    ).to_arrow_reader(COPY_BATCH_ROWS)
+    options = pacsv.WriteOptions(include_header=False)
+    keys, bad, records = [], [], 0
+    columns = ", ".join(CSV_COLUMNS)
+    with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
+        for chunk in reader:
+            records += chunk.num_rows
+            flags = pc.fill_null(chunk.column("bad"), True)
+            good = chunk.filter(pc.invert(flags))
+            bad.extend(chunk.filter(flags).column("rec").to_pylist())
+            keyed = chunk.filter(pc.is_valid(chunk.column("order_id")))
+            keys.append(keyed.select(["order_id", "rec"]))
+            buffer = io.BytesIO()
+            pacsv.write_csv(good.select(list(CSV_COLUMNS)), buffer, options)
+            copy.write(buffer.getbuffer())
+    schema = pa.schema([("order_id", pa.int64()), ("rec", pa.int64())])
+    return (
+        pa.Table.from_batches(keys, schema=schema) if keys else schema.empty_table(),
+        bad,
+        records,
+    )
+
+
+def repr_sql(text: str) -> str:
+    """A SQL string literal (quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _duplicates(cur, checker, batch: Batch, bad: set[int]) -> pd.DataFrame:
+    """Later repeats of an order id within the file: out of raw_orders; the first stays (when
+    it broke no row rule itself)."""
+    found = checker.execute(
+        "select k.rec, 'duplicate' as kind, d.first, k.order_id from lab_keys k join ("
+        "select order_id, min(rec) as first from lab_keys group by order_id having count(*) > 1"
+        ") d using (order_id) where k.rec <> d.first"
+    ).df()
+    if found.empty:
+        return found[["rec", "kind", "first"]]
+    by_first = found.drop_duplicates("order_id")
+    keep_one = [
+        int(i) for i, f in zip(by_first["order_id"], by_first["first"], strict=True) if f not in bad
+    ]
+    drop_all = [
+        int(i) for i, f in zip(by_first["order_id"], by_first["first"], strict=True) if f in bad
+    ]
+    # rows of one COPY lie in the heap in the order they were sent: the lowest ctid is the first
+    cur.execute(
+        f"delete from {RAW_ORDERS} r where batch_date = %s and ("
+        "order_id = any(%s) or (order_id = any(%s) and ctid <> ("
+        f"select min(ctid) from {RAW_ORDERS} f "
+        "where f.batch_date = r.batch_date and f.order_id = r.order_id)))",
+        [batch.batch_date, drop_all, keep_one],
+    )
+    return found[["rec", "kind", "first"]]
 
 
 def _set_defaults(cur, defaults: dict) -> None:
@@ -130,8 +169,15 @@ def _set_defaults(cur, defaults: dict) -> None:
         )
 
 
-def _changed(cur, batch: Batch) -> list[int]:
-    """Order ids of this batch that another date delivered with another customer or day."""
+def _changed(cur, checker, batch: Batch) -> pd.DataFrame:
+    """Updates that change what an update cannot change: out of raw_orders, into quarantine."""
+    none = pd.DataFrame(columns=["rec", "kind", "first"])
+    cur.execute(
+        f"select exists (select 1 from {RAW_ORDERS} where batch_date < %s or batch_date > %s)",
+        [batch.batch_date, batch.batch_date],
+    )
+    if not cur.fetchone()[0]:  # no other date loaded yet: nothing an update could contradict
+        return none
     cur.execute(
         f"select distinct n.order_id from {RAW_ORDERS} n join {RAW_ORDERS} o "
         "on o.order_id = n.order_id and o.batch_date <> n.batch_date "
@@ -139,7 +185,18 @@ def _changed(cur, batch: Batch) -> list[int]:
         "and (o.customer_id <> n.customer_id or o.order_date <> n.order_date)",
         [batch.batch_date],
     )
-    return [row[0] for row in cur.fetchall()]
+    ids = [row[0] for row in cur.fetchall()]
+    if not ids:
+        return none
+    cur.execute(
+        f"delete from {RAW_ORDERS} where batch_date = %s and order_id = any(%s)",
+        [batch.batch_date, ids],
+    )
+    return checker.execute(
+        "select rec, 'changed' as kind, null::bigint as first from lab_keys "
+        "where list_contains($ids, order_id)",
+        {"ids": ids},
+    ).df()
 
 
 def _copy_rows(cur, table: str, frame: pd.DataFrame, stamp: str) -> None:

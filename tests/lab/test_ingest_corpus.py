@@ -150,6 +150,15 @@ LOADS = {
     "duplicate-keys": Loads(
         rows(good(1), good(2), good(1), good(1)), 2, {4: "repeats", 5: "repeats"}
     ),
+    "duplicate-of-a-bad-row": Loads(
+        rows(good(1, customer_id=""), good(1), good(2)),
+        1,
+        {2: "customer_id is empty", 3: "repeats an earlier row"},
+    ),
+    # a line the reader cannot parse has no key it can compare: the readable repeat loads
+    "repeat-of-an-unreadable-line": Loads(
+        rows(good(1, amount="n/a"), good(1), good(2)), 2, {2: "amount is not a number"}
+    ),
     "one-megabyte-field": Loads(rows(good(1), good(2, status="x" * 1_000_000)), 1, {3: "status"}),
     "nul-byte": Loads(rows(good(1), good(2, status="pla\x00ced")), 1, {3: "NUL byte"}),
 }
