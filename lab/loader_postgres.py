@@ -99,8 +99,9 @@ def _stream(cur, checker, batch: Batch):
     ).to_arrow_reader(COPY_BATCH_ROWS)
     options = pacsv.WriteOptions(include_header=False)
     keys, bad, records = [], [], 0
-    columns = ", ".join(CSV_COLUMNS)
-    with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
+
+    def produce():  # DuckDB parses and checks the next rows while PostgreSQL takes these
+        nonlocal records
         for chunk in reader:
             records += chunk.num_rows
             flags = pc.fill_null(chunk.column("bad"), True)
@@ -110,13 +111,62 @@ def _stream(cur, checker, batch: Batch):
             keys.append(keyed.select(["order_id", "rec"]))
             buffer = io.BytesIO()
             pacsv.write_csv(good.select(list(CSV_COLUMNS)), buffer, options)
-            copy.write(buffer.getbuffer())
+            yield buffer.getbuffer()
+
+    columns = ", ".join(CSV_COLUMNS)
+    with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
+        for data in _ahead(produce()):
+            copy.write(data)
     schema = pa.schema([("order_id", pa.int64()), ("rec", pa.int64())])
     return (
         pa.Table.from_batches(keys, schema=schema) if keys else schema.empty_table(),
         bad,
         records,
     )
+
+
+def _ahead(items, depth: int = 4):
+    """Iterate `items` in a thread of its own, up to `depth` items ahead of the consumer.
+
+    If the consumer stops early (the COPY failed), the producer stops at its next item.
+    """
+    import queue
+    import threading
+
+    done = object()
+    pipe: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                pipe.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            failure.append(exc)
+        finally:
+            put(done)
+
+    worker = threading.Thread(target=run, name="lab-copy-producer", daemon=True)
+    worker.start()
+    try:
+        while (item := pipe.get()) is not done:
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+    if failure:
+        raise failure[0]
 
 
 def repr_sql(text: str) -> str:
