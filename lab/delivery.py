@@ -67,9 +67,15 @@ def _refuse(path: Path, problem: str, fix: str) -> BatchFileError:
 
 def open_checked(path: Path):
     """Open a file for reading, with one sentence for a missing, odd or unreadable path."""
-    if not path.exists():
+    try:
+        exists, folder = path.exists(), path.is_dir()
+    except PermissionError:  # a folder on the way cannot be entered
+        raise _refuse(
+            path, "cannot be read (permission denied)", f"make it readable: chmod a+r {path}"
+        ) from None
+    if not exists:
         raise _refuse(path, "does not exist", "check the path (a folder loads every file in it)")
-    if path.is_dir():
+    if folder:
         raise _refuse(
             path, "is a folder, not a file", "name a file, or pass the folder to `lab ingest`"
         )

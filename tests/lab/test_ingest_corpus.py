@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -273,3 +274,42 @@ def test_a_directory_and_a_missing_path_are_refused(tmp_path):
 
 def test_the_reader_errors_have_words():
     assert set(loader.READER_ERRORS) >= {"UNQUOTED VALUE", "TOO MANY COLUMNS", "MISSING COLUMNS"}
+
+
+@pytest.mark.parametrize("where", ["file-mode-000", "folder-not-enterable"])
+def test_an_unreadable_file_is_refused_in_one_sentence(where, tmp_path):
+    """Run as the unprivileged user `nobody` (root reads every file whatever its mode)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to act as another user")
+    folder = Path(tempfile.mkdtemp(prefix="lab-unreadable-"))
+    folder.chmod(0o755 if where == "file-mode-000" else 0o700)
+    path = folder / "locked.csv"
+    path.write_bytes(rows(good(1)))
+    path.chmod(0 if where == "file-mode-000" else 0o644)
+    script = "from lab import delivery\ndelivery.inspect(__import__('sys').argv[1])"
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            "import sys\ntry:\n    " + script.replace("\n", "\n    ") + "\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e)",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.startswith(f"BatchFileError The batch file {path} cannot be read"), (
+        done.stdout + done.stderr
+    )
+    assert "chmod a+r" in done.stdout, done.stdout
+    shutil.rmtree(folder)
