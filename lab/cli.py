@@ -63,7 +63,9 @@ def _cmd_datagen(args) -> int:
 def _cmd_ingest(args) -> int:
     from lab import ingest
 
-    results = ingest.ingest_path(args.path, args.date, allow_empty=args.allow_empty)
+    results = ingest.ingest_path(
+        args.path, args.date, allow_empty=args.allow_empty, progress=sys.stderr.isatty()
+    )
     if not results:
         print(f"error: {args.path} holds no files to ingest.", file=sys.stderr)
         return 1

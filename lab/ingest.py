@@ -157,6 +157,7 @@ def load_batch(
     settings: Settings | None = None,
     run_id: str = "manual",
     allow_empty: bool = False,
+    progress: bool = False,
 ) -> IngestResult:
     """Load the day's landed delivery into `raw_orders`, quarantining bad rows; safe to rerun."""
     batch_date = as_date(batch_date)
@@ -171,6 +172,7 @@ def load_batch(
             source=lake.url(path),
             run_id=run_id,
             allow_empty=allow_empty,
+            progress=progress,
         )
 
 
@@ -182,8 +184,12 @@ def load_file(
     source: str | None = None,
     run_id: str = "manual",
     allow_empty: bool = False,
+    progress: bool = False,
 ) -> IngestResult:
-    """Load one local CSV file as the delivery of `batch_date`, in one transaction."""
+    """Load one local CSV file as the delivery of `batch_date`, in one transaction.
+
+    `progress`: show DuckDB's progress bar on a terminal when the load takes over a second.
+    """
     batch_date = as_date(batch_date)
     checked = delivery.inspect(path)
     source = source or str(path)
@@ -194,6 +200,7 @@ def load_file(
         source=source,
         run_id=run_id,
         allow_empty=allow_empty,
+        progress=progress,
     )
     result = IngestResult(
         batch_date=batch_date,
@@ -263,13 +270,16 @@ def ingest_file(
     allow_empty: bool = False,
     run_id: str = "manual",
     settings: Settings | None = None,
+    progress: bool = False,
 ) -> IngestResult:
     """Check a file of your own, land it as it arrived, and load it."""
     settings = settings or get_settings()
     batch_date = date_for(path, batch_date)
     delivery.inspect(path)  # refuse a file that is no delivery before it reaches the lake
     land_batch(batch_date, source=path, settings=settings)
-    result = load_batch(batch_date, settings=settings, run_id=run_id, allow_empty=allow_empty)
+    result = load_batch(
+        batch_date, settings=settings, run_id=run_id, allow_empty=allow_empty, progress=progress
+    )
     result.file = str(path)
     return result
 
@@ -292,6 +302,7 @@ def ingest_path(
     *,
     allow_empty: bool = False,
     run_id: str = "manual",
+    progress: bool = False,
 ) -> list[IngestResult]:
     """`lab ingest`: every file of a folder (or one file); a refused file does not stop the rest."""
     settings = get_settings()
@@ -307,7 +318,14 @@ def ingest_path(
                 )
             seen[day] = file
             results.append(
-                ingest_file(file, day, allow_empty=allow_empty, run_id=run_id, settings=settings)
+                ingest_file(
+                    file,
+                    day,
+                    allow_empty=allow_empty,
+                    run_id=run_id,
+                    settings=settings,
+                    progress=progress,
+                )
             )
         except LabError as exc:
             results.append(_refused(file, exc))

@@ -71,6 +71,13 @@ class Batch:
     run_id: str
     allow_empty: bool
     facts: Future
+    progress: bool = False
+
+    def show_progress(self, con) -> None:
+        """DuckDB's own progress bar (on a terminal) for a load that takes over a second."""
+        if self.progress:
+            con.execute("set enable_progress_bar = true")
+            con.execute("set progress_bar_time = 1000")
 
     @property
     def date_sql(self) -> str:  # built from a date object: no user text reaches the SQL
@@ -122,12 +129,13 @@ def load(
     source: str,
     run_id: str,
     allow_empty: bool,
+    progress: bool = False,
 ) -> Outcome:
     """Replace `batch_date`'s rows with the delivery's, atomically."""
     ensure_tables(warehouse)
     with ThreadPoolExecutor(max_workers=1) as pool:
         facts = pool.submit(files.scan, delivery.path)
-        batch = Batch(delivery, batch_date, source, run_id, allow_empty, facts)
+        batch = Batch(delivery, batch_date, source, run_id, allow_empty, facts, progress)
         try:
             if isinstance(warehouse, DuckDBWarehouse):
                 return _load_duckdb(warehouse, batch)
@@ -178,6 +186,7 @@ def _typed(checked: files.Delivery) -> str:
 def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
     path = str(batch.delivery.path)
     with warehouse.connect() as con:
+        batch.show_progress(con)
         con.execute("begin transaction")
         try:
             query = _querier(con)

@@ -41,6 +41,7 @@ def load_postgres(warehouse, batch: Batch) -> Outcome:
 
         held, previous = previous_state(query, batch)
         checker = duckdb.connect()
+        batch.show_progress(checker)
         try:
             return _write(cur, checker, batch, held, previous)
         finally:

@@ -98,3 +98,30 @@ def test_pipeline_refuses_bad_input_before_it_runs(capsys, argv, phrase):
         main(argv)
     err = capsys.readouterr().err
     assert info.value.code == 2 and phrase in err and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_a_load_over_a_second_shows_a_progress_bar_on_a_terminal(tmp_path, lab_env):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("script"):
+        pytest.skip("needs util-linux's `script` to give the command a terminal")
+    path = tmp_path / "orders-2026-11-08.csv"
+    datagen.write_orders(path, "2026-11-08", rows=4_000_000)
+    command = f"{sys.executable} -m lab.cli ingest {path}"
+    done = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
+    screen = done.stdout.replace("\r", "\n")
+    assert done.returncode == 0, screen[-2000:]
+    assert "100%" in screen and "elapsed" in screen, (
+        f"expected DuckDB's progress bar: {screen[-800:]}"
+    )
+    assert "4000000 rows in = 4000000 loaded + 0 quarantined" in screen, screen[-800:]
