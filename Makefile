@@ -57,12 +57,17 @@ bench: env ## benchmarks (never part of `make test`)
 	$(BIN)/python bench/airflow_dag_test.py
 
 # ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
-COMPOSE ?= docker compose
-.PHONY: up down clean ps logs doctor-stack
+COMPOSE  ?= docker compose
+ENV_FILE ?= .env
+.PHONY: up down clean ps logs doctor-stack dotenv
 
-up: ## start the Docker Compose stack (cp .env.example .env first)
-	@test -f .env || { echo ".env is missing. Fix: cp .env.example .env, then read its comments."; exit 1; }
-	$(COMPOSE) up -d --build --wait
+dotenv: env ## write .env from .env.example with fresh secrets (never overwrites an existing .env)
+	@$(BIN)/python -m lab.doctor dotenv --env-file $(ENV_FILE)
+
+up: dotenv ## start the Docker Compose stack (checks Docker and .env first)
+	@$(BIN)/python -m lab.doctor quick --env-file $(ENV_FILE)
+	$(COMPOSE) --env-file $(ENV_FILE) up -d --build --wait
+	@$(BIN)/python -m lab.doctor logins --env-file $(ENV_FILE)
 
 down: ## stop the stack; data volumes stay
 	$(COMPOSE) --profile celery down --remove-orphans
