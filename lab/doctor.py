@@ -25,7 +25,7 @@ from dotenv import dotenv_values
 
 Check = tuple[bool, str]
 
-COMPOSE_MIN = (2, 14)
+COMPOSE_MIN = (2, 20)  # `depends_on: {required: false}` in docker-compose.yml
 DISK_NEEDED_GIB = 8.0  # images (about 8 GB, docs/stack.md); data comes on top
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?$")
 _MIB = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}
@@ -61,7 +61,7 @@ def check_docker(docker: str | None = None, path: str | None = None) -> Check:
 
 
 def check_compose(docker: str | None = None, path: str | None = None) -> Check:
-    """The Compose v2 plugin (`docker compose`) is installed, version 2.14 or newer."""
+    """The Compose v2 plugin (`docker compose`) is installed, version 2.20 or newer."""
     docker = docker or shutil.which("docker", path=path)
     wanted = ".".join(map(str, COMPOSE_MIN))
     fix = (

@@ -104,9 +104,9 @@ def test_docker_with_a_daemon_reports_its_version(tmp_path):
 @pytest.mark.parametrize(
     ("answer", "expected_ok", "expected_start"),
     [
-        ("echo v2.29.1", True, "Docker Compose 2.29.1 (needs 2.14+)"),
-        ("echo 2.14.0", True, "Docker Compose 2.14.0 (needs 2.14+)"),
-        ("echo 2.12.2", False, "Docker Compose 2.12.2 is older than 2.14. Fix:"),
+        ("echo v2.29.1", True, "Docker Compose 2.29.1 (needs 2.20+)"),
+        ("echo 2.20.0", True, "Docker Compose 2.20.0 (needs 2.20+)"),
+        ("echo 2.19.1", False, "Docker Compose 2.19.1 is older than 2.20. Fix:"),
         (
             "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1",
             False,
@@ -114,7 +114,7 @@ def test_docker_with_a_daemon_reports_its_version(tmp_path):
         ),
     ],
 )
-def test_compose_version_is_checked_against_2_14(tmp_path, answer, expected_ok, expected_start):
+def test_compose_version_is_checked_against_2_20(tmp_path, answer, expected_ok, expected_start):
     ok, detail = doctor.check_compose(fake_docker(tmp_path, answer))
     assert ok == expected_ok, detail
     assert detail.startswith(expected_start), f"expected {expected_start!r}..., got {detail!r}"

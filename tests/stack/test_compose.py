@@ -297,7 +297,7 @@ def test_every_dependency_exists_and_waits_on_a_condition(name):
             assert SERVICES[target].get("healthcheck"), (
                 f"{name} waits for {target} to be healthy, but {target} has no healthcheck"
             )
-        if not SERVICES[name].get("profiles"):
+        if not SERVICES[name].get("profiles") and (spec or {}).get("required", True):
             assert not SERVICES[target].get("profiles"), (
                 f"{name} starts by default but depends on {target}, which only starts with "
                 f"profiles {SERVICES[target]['profiles']}"
@@ -357,6 +357,33 @@ def test_secrets_come_from_env_variables():
             if secret_key.search(key) and "${" not in str(value):
                 literal.append(f"{name}.{key}={value}")
     assert not literal, f"expected secrets as ${{VAR}} from .env; literal values: {literal}"
+
+
+def test_rustfs_logs_to_stdout_for_alloy():
+    env = SERVICES["rustfs"]["environment"]
+    actual = (env.get("RUSTFS_OBS_LOG_DIRECTORY"), env.get("RUSTFS_OBS_LOG_STDOUT_ENABLED"))
+    # The image sets RUSTFS_OBS_LOG_DIRECTORY=/logs: only an empty value turns file logging off,
+    # and the "production" environment of the image mirrors to stdout only when enabled.
+    assert actual == ("", "true"), f"expected ('', 'true'), got {actual}"
+
+
+def test_pushgateway_persists_into_the_folder_its_user_owns():
+    service = SERVICES["pushgateway"]
+    flags = dict(arg.split("=", 1) for arg in service["command"] if "=" in arg)
+    folder = flags["--persistence.file"].rsplit("/", 1)[0]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+    # /pushgateway is the image's WORKDIR, owned by its user 65534 (upstream Dockerfile); a
+    # named volume mounted there starts with that owner, one on a new folder is root's.
+    assert folder == "/pushgateway", f"expected the file under /pushgateway, got {folder!r}"
+    assert mounts.get(folder) == "pushgateway-data", f"expected a named volume there: {mounts}"
+    assert "user" not in service, "the image's own user 65534 owns /pushgateway"
+
+
+def test_scheduler_waits_for_redis_only_when_celery_runs_it():
+    spec = SERVICES["airflow-scheduler"]["depends_on"].get("redis")
+    assert spec == {"condition": "service_healthy", "required": False}, (
+        f"expected the scheduler to wait for a healthy Redis when it runs, got {spec!r}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,6 +635,17 @@ def test_docker_compose_config_lists_the_services_of_each_profile(profile, expec
     result = compose_config(ENV_EXAMPLE, *extra, "config", "--services")
     assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
     assert sorted(result.stdout.split()) == expected
+
+
+@pytest.mark.parametrize("profile", ["", "celery"])
+def test_compose_keeps_the_schedulers_wait_for_redis(profile):
+    extra = ["--profile", profile] if profile else []
+    result = compose_config(ENV_EXAMPLE, *extra, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    redis = config["services"]["airflow-scheduler"]["depends_on"]["redis"]
+    assert (redis["condition"], redis["required"]) == ("service_healthy", False), redis
+    assert ("redis" in config["services"]) == (profile == "celery")
 
 
 def test_docker_compose_config_rejects_a_broken_file(tmp_path):
