@@ -661,3 +661,45 @@ def test_docker_compose_config_rejects_a_broken_file(tmp_path):
         f"expected Compose to reject the file naming 'missing'; exit {result.returncode}, "
         f"stderr {result.stderr!r}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Image tags: each pin carries the evidence that the tag exists
+# ---------------------------------------------------------------------------------------------
+
+
+def pinned_images_with_comments() -> dict[str, str]:
+    """image -> the comment lines right above its `image:` line in docker-compose.yml."""
+    lines = COMPOSE_FILE.read_text().splitlines()
+    found = {}
+    for index, line in enumerate(lines):
+        match = re.match(r"\s+image:\s*(\S+)\s*$", line)
+        if not match:
+            continue
+        comments = []
+        for above in reversed(lines[:index]):
+            if not above.strip().startswith("#"):
+                break
+            comments.insert(0, above.strip("# ").strip())
+        found[match.group(1)] = " ".join(comments)
+    return found
+
+
+PULLED = {
+    image: comment
+    for image, comment in pinned_images_with_comments().items()
+    if not image.startswith("data-engineering-sandbox/")
+}
+
+
+@pytest.mark.parametrize("image", sorted(PULLED))
+def test_every_pulled_image_tag_has_its_evidence_next_to_it(image):
+    tag = image.rsplit(":", 1)[1]
+    comment = PULLED[image]
+    assert tag.lstrip("v") in comment, (
+        f"{image}: expected the comment above the pin to name tag {tag} and where it was "
+        f"confirmed; comment: {comment!r}"
+    )
+    assert re.search(r"\b20\d\d-\d\d-\d\d\b", comment), (
+        f"{image}: expected the release date of {tag} in the comment above it: {comment!r}"
+    )
