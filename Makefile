@@ -28,11 +28,10 @@ pipeline: env ## run lessons 01-04 as production steps (ARGS="--date 2026-11-05 
 notebooks: env ## re-execute the lessons on a fresh sandbox and save their outputs
 	$(BIN)/lab notebooks
 
-AIRFLOW_PORT ?= 8080
 .PHONY: airflow airflow-cli
-airflow: env ## Airflow on this machine (local profile): http://127.0.0.1:8080, login admin / admin
+airflow: env ## Airflow on this machine: http://127.0.0.1:8080 (AIRFLOW_PORT=... to change), admin / admin
 	$(BIN)/lab setup
-	$(BIN)/python -m lab.orchestration standalone --port $(AIRFLOW_PORT)
+	$(BIN)/python -m lab.orchestration standalone $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
 
 airflow-cli: env ## the airflow command with make airflow's settings (ARGS="dags test notebook_pipeline 2026-11-05")
 	$(BIN)/python -m lab.orchestration airflow $(ARGS)
