@@ -58,7 +58,7 @@ bench: env ## benchmarks (never part of `make test`)
 # ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
 COMPOSE  ?= docker compose
 ENV_FILE ?= .env
-.PHONY: up down clean ps logs doctor-stack dotenv
+.PHONY: up down clean ps logs doctor-stack dotenv smoke
 
 dotenv: env ## write .env from .env.example with fresh secrets (never overwrites an existing .env)
 	@$(BIN)/python -m lab.doctor dotenv --env-file $(ENV_FILE)
@@ -71,11 +71,13 @@ up: dotenv ## start the Docker Compose stack (checks Docker and .env first)
 down: ## stop the stack; data volumes stay
 	$(COMPOSE) --profile celery down --remove-orphans
 
-clean: ## stop the stack and DELETE its volumes (asks first)
+clean: ## stop the stack and DELETE its volumes (5 s to cancel; YES=1 skips the wait)
 	@echo "This deletes every volume of the stack: warehouse, buckets, Airflow metadata, metrics, logs."
-	@echo "Your folders (notebooks/, dags/, ...) stay. Ctrl-C within 5 s to cancel."
-	@sleep 5
+	@if [ "$(YES)" != 1 ]; then echo "Your folders (notebooks/, dags/, ...) stay. Ctrl-C within 5 s to cancel."; sleep 5; fi
 	$(COMPOSE) --profile celery down --volumes --remove-orphans
+
+smoke: env ## after `make up`: check every service end to end, one line a check
+	$(BIN)/python docker/smoke.py --env-file $(ENV_FILE)
 
 ps: ## list the stack's services with state and health
 	$(COMPOSE) ps --all
