@@ -5,7 +5,7 @@ here as processes with the stack's settings (LocalExecutor, two task slots, one 
 FAB auth manager, the project's dags folder) on a PostgreSQL metadata database. Once every one
 is healthy and the DAGs have been parsed twice, each component's compose healthcheck command runs
 three times. Measured: the peak PSS of each component's process tree over the whole run, the
-peak RSS of its probe (a container's cgroup holds both), the log server the scheduler and the
+peak PSS of its probe (a container's cgroup holds both), the log server the scheduler and the
 triggerer start in their container, the probe's duration and the time until the first probe
 passed. Asserted: measured memory plus a margin stays under the compose limit, and the compose
 timeout and start period leave a margin over the measured times.
@@ -72,7 +72,7 @@ def compose_healthcheck(service: str) -> dict:
 @dataclass
 class Measured:
     tree_peak: int = 0  # bytes, PSS of the component's processes
-    probe_peak: int = 0  # bytes, max RSS of one healthcheck run
+    probe_peak: int = 0  # bytes, PSS of one healthcheck run at its largest
     log_server: int = 0  # bytes, PSS of the stand-in log server
     probe_seconds: list[float] = field(default_factory=list)
     healthy_after: float | None = None  # seconds from start until a probe first passed
@@ -124,39 +124,23 @@ def probe_command(service: str, ports: dict[str, int]) -> list[str]:
     return ["/bin/sh", "-c", text]
 
 
-def high_water_mark(pid: int) -> int:
-    """VmHWM of a process (its peak RSS since exec), in bytes; 0 once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def run_probe(command: list[str], env: dict[str, str]) -> tuple[int, float, int]:
-    """Exit code, seconds and peak memory (bytes) of the probe.
+    """Exit code, seconds and peak memory (bytes) of the probe: the largest PSS of its
+    processes together, sampled every 20 ms while it runs.
 
-    The peak is the sum of each process's own peak RSS (VmHWM, polled every 20 ms) over the
-    probe's processes: RSS counts the pages it shares with the component too, so this overstates
-    what the probe adds to the container. (wait4's ru_maxrss would not do: it counts the test
-    process's own RSS, which the child inherits at fork before it execs.)"""
+    PSS, like the container's cgroup, counts a page shared by several processes once in all;
+    a sum of RSS would count Airflow's libraries once a process. (wait4's ru_maxrss would not
+    do either: it includes the test process's RSS, which the child inherits at fork.)"""
     start = time.monotonic()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    peaks: dict[int, int] = {}
+    peak = 0
     root = psutil.Process(process.pid)
     while process.poll() is None:
-        try:
-            pids = [process.pid, *(child.pid for child in root.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            pids = []
-        for pid in pids:
-            peaks[pid] = max(peaks.get(pid, 0), high_water_mark(pid))
+        peak = max(peak, tree_pss(root))
         time.sleep(0.02)
-    return process.returncode, time.monotonic() - start, sum(peaks.values())
+    return process.returncode, time.monotonic() - start, peak
 
 
 def serve_logs_stand_in(env: dict[str, str], port: int) -> subprocess.Popen:
@@ -287,7 +271,7 @@ def measured(_postgres_server, tmp_path_factory, prepared_state, use_state) -> d
     report = {
         name: {
             "tree_peak_mib": round(m.tree_peak / MIB),
-            "probe_peak_rss_mib": round(m.probe_peak / MIB),
+            "probe_peak_pss_mib": round(m.probe_peak / MIB),
             "log_server_mib": round(m.log_server / MIB),
             "total_mib": round(m.total / MIB),
             "limit_mib": compose_limit_mib(name),
