@@ -152,14 +152,23 @@ def check_env(env_file: Path, example_file: Path) -> Check:
             f"{env_file.name} leaves {', '.join(empty)} empty. Fix: give each the value from "
             f"{example_file.name}."
         )
-    examples = [key for key, value in found.items() if value == PLACEHOLDER] + [
-        key for key, value in RETIRED_SECRETS.items() if found.get(key) == value
-    ]
-    if examples:
+    placeholders = [key for key, value in found.items() if value == PLACEHOLDER]
+    if placeholders:
         return False, (
-            f"{env_file.name} keeps the example value of {', '.join(examples)}, which is no "
+            f"{env_file.name} keeps the example value of {', '.join(placeholders)}, which is no "
             f"secret. Fix: `mv {env_file.name} {env_file.name}.old && make dotenv` writes one "
             "with fresh secrets; copy your own changes over from the old file."
+        )
+    retired = [key for key, value in RETIRED_SECRETS.items() if found.get(key) == value]
+    if retired:
+        # Only these keys: new database passwords would not match a stack that already has data.
+        return False, (
+            f"{env_file.name} keeps the example value of {', '.join(retired)}, which is no "
+            f"secret (an earlier .env.example shipped it). Fix: give each a fresh value in "
+            f'{env_file.name} (AIRFLOW_FERNET_KEY: `python -c "import base64, os; '
+            'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`; the others: '
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`), then "
+            "`make down && make up`."
         )
     fernet = found.get("AIRFLOW_FERNET_KEY")
     if fernet is not None and not is_fernet_key(fernet):

@@ -285,6 +285,8 @@ def test_secrets_an_earlier_example_shipped_are_refused(tmp_path, key):
     env.write_text(text)
     ok, detail = doctor.check_env(env, ENV_EXAMPLE)
     assert (ok, detail.split(", which")[0]) == (False, f".env keeps the example value of {key}")
+    # Only the key changes: regenerating the whole .env would break a stack that has data.
+    assert "give each a fresh value" in detail and "make dotenv" not in detail, detail
 
 
 def test_a_fernet_key_that_is_not_one_is_refused(tmp_path):
