@@ -329,7 +329,9 @@ def run_make(target: str, env_file: Path, path: str) -> subprocess.CompletedProc
         pytest.skip("`make` is not installed")
     environ = {**os.environ, "PATH": path}
     return subprocess.run(
-        [make, "--no-print-directory", "-C", str(REPO), target, f"ENV_FILE={env_file}"],
+        # -o: never re-sync the venv here (this PATH may lack uv); the tests run inside it.
+        [make, "--no-print-directory", "-C", str(REPO), "-o", ".venv/.synced", target]
+        + [f"ENV_FILE={env_file}"],
         capture_output=True,
         text=True,
         env=environ,
