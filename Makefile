@@ -28,11 +28,10 @@ pipeline: env ## run lessons 01-04 as production steps (ARGS="--date 2026-11-05 
 notebooks: env ## re-execute the lessons on a fresh sandbox and save their outputs
 	$(BIN)/lab notebooks
 
-AIRFLOW_PORT ?= 8080
 .PHONY: airflow airflow-cli
-airflow: env ## Airflow on this machine (local profile): http://127.0.0.1:8080, login admin / admin
+airflow: env ## Airflow on this machine: http://127.0.0.1:8080 (AIRFLOW_PORT=... to change), admin / admin
 	$(BIN)/lab setup
-	$(BIN)/python -m lab.orchestration standalone --port $(AIRFLOW_PORT)
+	$(BIN)/python -m lab.orchestration standalone $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
 
 airflow-cli: env ## the airflow command with make airflow's settings (ARGS="dags test notebook_pipeline 2026-11-05")
 	$(BIN)/python -m lab.orchestration airflow $(ARGS)
@@ -60,21 +59,28 @@ bench-ingest: env ## ingestion benchmark at 1M and 10M rows, writes bench/result
 	$(BIN)/python bench/ingest.py $(ARGS)
 
 # ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
-COMPOSE ?= docker compose
-.PHONY: up down clean ps logs doctor-stack
+COMPOSE  ?= docker compose
+ENV_FILE ?= .env
+.PHONY: up down clean ps logs doctor-stack dotenv smoke
 
-up: ## start the Docker Compose stack (cp .env.example .env first)
-	@test -f .env || { echo ".env is missing. Fix: cp .env.example .env, then read its comments."; exit 1; }
-	$(COMPOSE) up -d --build --wait
+dotenv: env ## write .env from .env.example with fresh secrets (never overwrites an existing .env)
+	@$(BIN)/python -m lab.doctor dotenv --env-file $(ENV_FILE)
+
+up: dotenv ## start the Docker Compose stack (checks Docker and .env first)
+	@$(BIN)/python -m lab.doctor quick --env-file $(ENV_FILE)
+	$(COMPOSE) --env-file $(ENV_FILE) up -d --build --wait
+	@$(BIN)/python -m lab.doctor logins --env-file $(ENV_FILE)
 
 down: ## stop the stack; data volumes stay
 	$(COMPOSE) --profile celery down --remove-orphans
 
-clean: ## stop the stack and DELETE its volumes (asks first)
+clean: ## stop the stack and DELETE its volumes (5 s to cancel; YES=1 skips the wait)
 	@echo "This deletes every volume of the stack: warehouse, buckets, Airflow metadata, metrics, logs."
-	@echo "Your folders (notebooks/, dags/, ...) stay. Ctrl-C within 5 s to cancel."
-	@sleep 5
+	@if [ "$(YES)" != 1 ]; then echo "Your folders (notebooks/, dags/, ...) stay. Ctrl-C within 5 s to cancel."; sleep 5; fi
 	$(COMPOSE) --profile celery down --volumes --remove-orphans
+
+smoke: env ## after `make up`: check every service end to end, one line a check
+	$(BIN)/python docker/smoke.py --env-file $(ENV_FILE)
 
 ps: ## list the stack's services with state and health
 	$(COMPOSE) ps --all

@@ -69,6 +69,7 @@ class Settings:
     pushgateway_url: str | None = None
     prometheus_url: str | None = None
     loki_url: str | None = None
+    airflow_port: int = 8080
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -162,6 +163,12 @@ def get_settings() -> Settings:
             f"{', '.join(PROFILES)} (in the environment or .env)."
         )
     home = Path(get("LAB_HOME", str(root / ".state"))).expanduser().resolve()
+    airflow_port = get("AIRFLOW_PORT", "8080").strip()
+    if not airflow_port.isdigit() or not 0 < int(airflow_port) < 65536:
+        raise ConfigError(
+            f"AIRFLOW_PORT={airflow_port!r} is not a TCP port. Fix: set AIRFLOW_PORT to a number "
+            "from 1 to 65535, e.g. 8080 (in the environment or .env)."
+        )
     return Settings(
         profile=profile,
         root=root,
@@ -178,6 +185,7 @@ def get_settings() -> Settings:
         pushgateway_url=get("PUSHGATEWAY_URL"),
         prometheus_url=get("PROMETHEUS_URL"),
         loki_url=get("LOKI_URL"),
+        airflow_port=int(airflow_port),
         env=env,
     )
 

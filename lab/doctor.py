@@ -7,8 +7,12 @@ docker-compose.yml, the required settings from .env.example.
 
 from __future__ import annotations
 
+import argparse
+import base64
+import binascii
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -21,10 +25,20 @@ from dotenv import dotenv_values
 
 Check = tuple[bool, str]
 
-COMPOSE_MIN = (2, 14)
+COMPOSE_MIN = (2, 20)  # `depends_on: {required: false}` in docker-compose.yml
 DISK_NEEDED_GIB = 8.0  # images (about 8 GB, docs/stack.md); data comes on top
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?$")
 _MIB = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}
+
+# The value .env.example gives every secret, key and password; `make dotenv` replaces each with a
+# fresh one when it writes .env, and check_env refuses it.
+PLACEHOLDER = "make-dotenv-generates-this"
+# Secrets an earlier .env.example shipped in clear: anyone has them, so check_env refuses them.
+RETIRED_SECRETS = {
+    "AIRFLOW_JWT_SECRET": "b7822ccf60bd1e470b90d23a53100db23b69718c6cd9f779968e07594369f23c",
+    "AIRFLOW_API_SECRET_KEY": "91fa750cd044e723cc5cf2770a1c550bc4c53f36e56a8d3e520ef1a3533a3bb1",
+    "AIRFLOW_FERNET_KEY": "axHIfKRh-wEkxu9HGDsnkbWaWDCUvr8rZ7Iq_qokz5w=",
+}
 
 
 def check_docker(docker: str | None = None, path: str | None = None) -> Check:
@@ -47,7 +61,7 @@ def check_docker(docker: str | None = None, path: str | None = None) -> Check:
 
 
 def check_compose(docker: str | None = None, path: str | None = None) -> Check:
-    """The Compose v2 plugin (`docker compose`) is installed, version 2.14 or newer."""
+    """The Compose v2 plugin (`docker compose`) is installed, version 2.20 or newer."""
     docker = docker or shutil.which("docker", path=path)
     wanted = ".".join(map(str, COMPOSE_MIN))
     fix = (
@@ -117,16 +131,20 @@ def check_ports(compose_file: Path, env_file: Path, host: str = "127.0.0.1") -> 
 
 
 def check_env(env_file: Path, example_file: Path) -> Check:
-    """`.env` exists and defines every key of .env.example."""
+    """`.env` exists, defines every key of .env.example and holds no example secret."""
     if not env_file.exists():
-        return False, f"{env_file.name} is missing. Fix: `cp {example_file.name} {env_file.name}`."
+        return False, (
+            f"{env_file.name} is missing. Fix: `make dotenv` writes it from {example_file.name} "
+            "with freshly generated secrets."
+        )
     wanted = dotenv_values(example_file, interpolate=False)
     found = dotenv_values(env_file, interpolate=False)
     missing = [key for key in wanted if key not in found]
     if missing:
         return False, (
             f"{env_file.name} lacks {', '.join(missing)}. Fix: copy those lines from "
-            f"{example_file.name} into {env_file.name}."
+            f"{example_file.name} into {env_file.name} (a {PLACEHOLDER} value needs a secret: "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`)."
         )
     empty = [key for key in wanted if wanted[key] and not found[key]]
     if empty:
@@ -134,7 +152,73 @@ def check_env(env_file: Path, example_file: Path) -> Check:
             f"{env_file.name} leaves {', '.join(empty)} empty. Fix: give each the value from "
             f"{example_file.name}."
         )
+    placeholders = [key for key, value in found.items() if value == PLACEHOLDER]
+    if placeholders:
+        return False, (
+            f"{env_file.name} keeps the example value of {', '.join(placeholders)}, which is no "
+            f"secret. Fix: `mv {env_file.name} {env_file.name}.old && make dotenv` writes one "
+            "with fresh secrets; copy your own changes over from the old file."
+        )
+    retired = [key for key, value in RETIRED_SECRETS.items() if found.get(key) == value]
+    if retired:
+        # Only these keys: new database passwords would not match a stack that already has data.
+        return False, (
+            f"{env_file.name} keeps the example value of {', '.join(retired)}, which is no "
+            f"secret (an earlier .env.example shipped it). Fix: give each a fresh value in "
+            f'{env_file.name} (AIRFLOW_FERNET_KEY: `python -c "import base64, os; '
+            'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`; the others: '
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`), then "
+            "`make down && make up`."
+        )
+    fernet = found.get("AIRFLOW_FERNET_KEY")
+    if fernet is not None and not is_fernet_key(fernet):
+        return False, (
+            f"AIRFLOW_FERNET_KEY={fernet!r} in {env_file.name} is not a Fernet key (32 bytes, "
+            'URL-safe base64). Fix: set it to the output of `python -c "import base64, os; '
+            'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`.'
+        )
     return True, f"{env_file.name} defines all {len(wanted)} settings of {example_file.name}"
+
+
+def is_fernet_key(value: str) -> bool:
+    """A Fernet key is 32 random bytes in URL-safe base64 (44 characters)."""
+    try:
+        return len(base64.urlsafe_b64decode(value.encode())) == 32 and len(value) == 44
+    except (binascii.Error, ValueError):
+        return False
+
+
+def new_secret(name: str) -> str:
+    """A fresh value for the setting `name`: a Fernet key, a 256-bit hex secret or a password."""
+    if "FERNET" in name:
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()
+    if name.endswith(("_SECRET", "SECRET_KEY")) and name.startswith("AIRFLOW_"):
+        return secrets.token_hex(32)
+    # Letters, digits, - and _: safe inside URLs (WAREHOUSE_URL), YAML and shell.
+    return secrets.token_urlsafe(24)
+
+
+def write_dotenv(env_file: Path, example_file: Path) -> Check:
+    """Write `.env` from .env.example with a fresh value for every placeholder; never overwrite."""
+    if env_file.exists():
+        return True, f"{env_file.name} exists; kept as it is (delete it to generate a new one)"
+    lines, generated = [], []
+    for line in example_file.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#") and value.strip() == PLACEHOLDER:
+            name = name.strip()
+            line = f"{name}={new_secret(name)}"
+            generated.append(name)
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    # Created readable by you only: it holds passwords.
+    descriptor = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    return True, (
+        f"wrote {env_file.name} from {example_file.name} with {len(generated)} fresh secrets "
+        f"({', '.join(generated)})"
+    )
 
 
 def check_permissions(
@@ -147,7 +231,7 @@ def check_permissions(
     if not env_file.exists():
         return False, (
             f"{env_file.name} is missing, so AIRFLOW_UID and NB_UID are unset. Fix: "
-            f"`cp .env.example {env_file.name}`, then set both to your `id -u` ({uid})."
+            f"`make dotenv`, then set both to your `id -u` ({uid}) in {env_file.name}."
         )
     values = dotenv_values(env_file)
     wrong = {k: values.get(k) for k in ("AIRFLOW_UID", "NB_UID") if values.get(k) != str(uid)}
@@ -281,3 +365,57 @@ def _run(command: list[str]) -> tuple[bool, str]:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+
+
+# --- `python -m lab.doctor`: what `make dotenv` and `make up` run ---------------------------------
+
+
+def quick_checks(root: Path, env_file: Path) -> list[tuple[str, bool, str]]:
+    """The checks `make up` runs before Compose: Docker, Compose, .env (no slow probes)."""
+    return [
+        ("docker", *check_docker()),
+        ("docker compose", *check_compose()),
+        (".env", *check_env(env_file, root / ".env.example")),
+    ]
+
+
+def logins(env_file: Path) -> list[str]:
+    """Where to log in once the stack runs, with the logins from .env."""
+    env = dotenv_values(env_file)
+    return [
+        f"JupyterLab  http://127.0.0.1:8888/lab?token={env.get('JUPYTER_TOKEN')}",
+        f"Airflow     http://127.0.0.1:8080  {env.get('AIRFLOW_ADMIN_USER')} / "
+        f"{env.get('AIRFLOW_ADMIN_PASSWORD')}",
+        f"Grafana     http://127.0.0.1:3000  {env.get('GRAFANA_ADMIN_USER')} / "
+        f"{env.get('GRAFANA_ADMIN_PASSWORD')}",
+        f"RustFS      http://127.0.0.1:9001  {env.get('RUSTFS_ACCESS_KEY')} / "
+        f"{env.get('RUSTFS_SECRET_KEY')}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.doctor", description=__doc__)
+    parser.add_argument("command", choices=["dotenv", "quick", "logins"])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository")
+    parser.add_argument("--env-file", type=Path, help="default: ROOT/.env")
+    args = parser.parse_args(argv)
+    env_file = args.env_file or args.root / ".env"
+    if args.command == "dotenv":
+        _, detail = write_dotenv(env_file, args.root / ".env.example")
+        print(detail)
+        return 0
+    if args.command == "logins":
+        print("\n".join(logins(env_file)))
+        return 0
+    failed = [(part, detail) for part, ok, detail in quick_checks(args.root, env_file) if not ok]
+    for part, detail in failed:
+        print(f"{part}: {detail}", file=sys.stderr)
+    if failed:
+        print(
+            "Stopped before `docker compose up`; `make doctor-stack` checks more.", file=sys.stderr
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,8 @@ talks to a running Airflow through its REST API.
 - run parameters: `run_date_for`, `step_parameters` (what every pipeline notebook receives)
 - artifacts: `executed_notebook`, `keep_artifact`, `notebook_link`, `run_notebook_step`
 - the example DAG's steps: `ensure_buckets`, `dbt_seed`, `dbt_run`, `validate_customers`
-- a local Airflow: `airflow_env`, `prepare_airflow_home`, `standalone` (`python -m lab.orchestration`)
+- a local Airflow: `airflow_env`, `prepare_airflow_home`, `standalone` (`python -m lab.orchestration`),
+  `airflow_url`
 - a client for the REST API v2: `AirflowClient`
 """
 
@@ -52,7 +53,7 @@ NO_RETRY_ERRORS = (
 # The local Airflow of `make airflow`: one login, printed when it starts.
 AIRFLOW_USER = "admin"
 AIRFLOW_PASSWORD = "admin"
-AIRFLOW_PORT = 8080
+AIRFLOW_PORT = 8080  # default of the AIRFLOW_PORT setting (lab.config)
 AIRFLOW_PARALLELISM = 4  # task slots; every notebook task starts a kernel (2 cores here)
 JUPYTER_URL = "http://127.0.0.1:8888"
 
@@ -329,7 +330,7 @@ def airflow_env(
     home: Path,
     *,
     settings: Settings | None = None,
-    port: int = AIRFLOW_PORT,
+    port: int | None = None,
     executor: str = "LocalExecutor",
     sql_alchemy_conn: str | None = None,
     parallelism: int = AIRFLOW_PARALLELISM,
@@ -341,6 +342,7 @@ def airflow_env(
     manager with one user whose password is in `home` (see `prepare_airflow_home`).
     """
     settings = settings or get_settings()
+    port = port or settings.airflow_port
     home = Path(home)
     venv_bin = str(Path(sys.executable).parent)  # `airflow standalone` starts `airflow ...`
     env = {
@@ -415,24 +417,124 @@ def setup_metadata(env: dict[str, str]) -> None:
     airflow_command("pools", "set", DUCKDB_POOL, "1", DUCKDB_POOL_DESCRIPTION, env=env)
 
 
-def standalone(port: int = AIRFLOW_PORT) -> None:  # pragma: no cover - runs until Ctrl-C
-    """`make airflow`: Airflow standalone on the `local` profile, with a predictable login."""
+# The components `make airflow` runs, as `airflow <args>`. Their log servers stay off: Airflow
+# 3.3 binds them to every interface with no setting for the address, and on one machine the
+# API server reads task logs from AIRFLOW_HOME/logs itself.
+LOCAL_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "api-server": ("api-server",),
+    "scheduler": ("scheduler", "--skip-serve-logs"),
+    "dag-processor": ("dag-processor",),
+    "triggerer": ("triggerer", "--skip-serve-logs"),
+}
+STOP_TIMEOUT = 8.0  # seconds a component gets to stop after SIGTERM before it is killed
+
+
+def airflow_url(settings: Settings | None = None) -> str:
+    """The address of `make airflow`'s API and UI: 127.0.0.1 and AIRFLOW_PORT (default 8080)."""
+    settings = settings or get_settings()
+    return f"http://127.0.0.1:{settings.airflow_port}"
+
+
+def start_components(env: dict[str, str], home: Path) -> dict[str, subprocess.Popen]:
+    """Start every local component, each in a session of its own: a terminal's Ctrl-C reaches
+    only the launcher, which then stops them all (`stop_components`)."""
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+    processes = {}
+    for name, args in LOCAL_COMPONENTS.items():
+        processes[name] = subprocess.Popen(
+            [airflow, *args],
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=home,
+        )
+    return processes
+
+
+def stop_components(
+    processes: dict[str, subprocess.Popen], home: Path, timeout: float = STOP_TIMEOUT
+) -> list[str]:
+    """SIGTERM every component's process group, SIGKILL what is left after `timeout`, then
+    every process still carrying this AIRFLOW_HOME (a notebook kernel in a session of its own).
+    Returns what had to be killed."""
+    import signal
+
+    killed = []
+    for process in processes.values():
+        _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            killed.append(name)
+        _signal_group(process.pid, signal.SIGKILL)  # the group's other members, too
+        process.wait()
+    return killed + _kill_leftovers(home)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_leftovers(home: Path) -> list[str]:
+    import psutil
+
+    leftovers = []
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
+                proc.kill()
+                leftovers.append(f"{proc.info['name']} ({proc.pid})")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return leftovers
+
+
+def standalone(port: int | None = None) -> int:
+    """`make airflow`: Airflow's components on the `local` profile with a predictable login,
+    on 127.0.0.1 only; Ctrl-C (or SIGTERM) stops every one of them within seconds."""
+    import signal
+
     settings = get_settings()
+    port = port or settings.airflow_port
     home = airflow_home(settings)
     prepare_airflow_home(home)
     env = airflow_env(home, settings=settings, port=port)
     print(f"Airflow home: {home} (SQLite metadata, DAGs from {settings.root / 'dags'})", flush=True)
     print("Migrating the metadata database and creating the pool ...", flush=True)
     setup_metadata(env)
+    stopping: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes = start_components(env, home)
     print(
-        f"\n  Airflow UI and API: http://127.0.0.1:{port}\n"
+        f"\n  Airflow UI and API: http://127.0.0.1:{port}  (AIRFLOW_PORT={port})\n"
         f"  Login: {AIRFLOW_USER} / {json.loads((home / 'passwords.json').read_text())[AIRFLOW_USER]}\n"
         "  DAGs start paused: switch one on, or press the trigger button. Ctrl-C stops Airflow.\n",
         flush=True,
     )
-    os.environ.update(env)
-    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
-    os.execv(airflow, [airflow, "standalone"])
+    try:
+        while not stopping:
+            exited = {n: p.returncode for n, p in processes.items() if p.poll() is not None}
+            if exited:
+                print(f"Airflow's {', '.join(exited)} exited ({exited}); stopping the rest.")
+                stop_components(processes, home)
+                return 1
+            time.sleep(0.5)
+        print("Stopping Airflow ...", flush=True)
+        killed = stop_components(processes, home)
+        print(f"Airflow stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}.")
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- the REST API v2 ------------------------------------------------------------------------
@@ -552,14 +654,13 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a thin com
 
     parser = argparse.ArgumentParser(prog="python -m lab.orchestration")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("standalone", help="Airflow standalone on the local profile")
-    run.add_argument("--port", type=int, default=AIRFLOW_PORT)
+    run = sub.add_parser("standalone", help="Airflow on the local profile (make airflow)")
+    run.add_argument("--port", type=int, default=None, help="default: AIRFLOW_PORT, else 8080")
     cli = sub.add_parser("airflow", help="the airflow command line of `make airflow`")
     cli.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "standalone":
-        standalone(port=args.port)
-        return 0
+        return standalone(port=args.port)
     settings = get_settings()
     home = airflow_home(settings)
     prepare_airflow_home(home)

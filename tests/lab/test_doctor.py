@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import stat
@@ -10,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from lab import doctor
 from lab.cli import main
@@ -102,9 +104,9 @@ def test_docker_with_a_daemon_reports_its_version(tmp_path):
 @pytest.mark.parametrize(
     ("answer", "expected_ok", "expected_start"),
     [
-        ("echo v2.29.1", True, "Docker Compose 2.29.1 (needs 2.14+)"),
-        ("echo 2.14.0", True, "Docker Compose 2.14.0 (needs 2.14+)"),
-        ("echo 2.12.2", False, "Docker Compose 2.12.2 is older than 2.14. Fix:"),
+        ("echo v2.29.1", True, "Docker Compose 2.29.1 (needs 2.20+)"),
+        ("echo 2.20.0", True, "Docker Compose 2.20.0 (needs 2.20+)"),
+        ("echo 2.19.1", False, "Docker Compose 2.19.1 is older than 2.20. Fix:"),
         (
             "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1",
             False,
@@ -112,7 +114,7 @@ def test_docker_with_a_daemon_reports_its_version(tmp_path):
         ),
     ],
 )
-def test_compose_version_is_checked_against_2_14(tmp_path, answer, expected_ok, expected_start):
+def test_compose_version_is_checked_against_2_20(tmp_path, answer, expected_ok, expected_start):
     ok, detail = doctor.check_compose(fake_docker(tmp_path, answer))
     assert ok == expected_ok, detail
     assert detail.startswith(expected_start), f"expected {expected_start!r}..., got {detail!r}"
@@ -207,21 +209,101 @@ def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path
 # --- .env and permissions ---------------------------------------------------------------------
 
 
-def test_missing_env_says_copy_the_example(tmp_path):
+def test_missing_env_says_make_dotenv(tmp_path):
     ok, detail = doctor.check_env(tmp_path / ".env", ENV_EXAMPLE)
-    assert (ok, detail) == (False, ".env is missing. Fix: `cp .env.example .env`.")
+    expected = ".env is missing. Fix: `make dotenv` writes it from .env.example with freshly "
+    assert (ok, detail.startswith(expected)) == (False, True), detail
 
 
-def test_a_copy_of_env_example_is_complete(tmp_path):
+def generated_env(tmp_path: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = tmp_path / ".env"
-    shutil.copy(ENV_EXAMPLE, env)
-    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    ok, detail = doctor.write_dotenv(env, ENV_EXAMPLE)
+    assert ok and detail.startswith("wrote .env from .env.example with 9 fresh secrets"), detail
+    return env
+
+
+def test_a_generated_env_is_complete(tmp_path):
+    ok, detail = doctor.check_env(generated_env(tmp_path), ENV_EXAMPLE)
     assert ok and detail.startswith(".env defines all "), detail
 
 
-def test_env_missing_keys_are_named(tmp_path):
+def test_env_example_ships_no_usable_secret():
+    values = dotenv_values(ENV_EXAMPLE, interpolate=True)
+    secret = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET")
+    shipped = {
+        key: value
+        for key, value in values.items()
+        if secret.search(key) and key != "AIRFLOW_ADMIN_PASSWORD" and value != doctor.PLACEHOLDER
+    }
+    assert not shipped, f"expected {doctor.PLACEHOLDER!r} for every secret; shipped: {shipped}"
+
+
+def test_dotenv_generates_fresh_valid_secrets_readable_by_you_only(tmp_path):
+    first = dotenv_values(generated_env(tmp_path / "a"), interpolate=True)
+    second = dotenv_values(generated_env(tmp_path / "b"), interpolate=True)
+    placeholders = [key for key, value in first.items() if value == doctor.PLACEHOLDER]
+    assert not placeholders, f"expected every placeholder replaced; left: {placeholders}"
+    from cryptography.fernet import Fernet
+
+    Fernet(first["AIRFLOW_FERNET_KEY"])  # raises ValueError when it is no Fernet key
+    for key in ("AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"):
+        assert re.fullmatch(r"[0-9a-f]{64}", first[key]), f"{key}: expected 64 hex digits"
+    for key in ("POSTGRES_PASSWORD", "WAREHOUSE_DB_PASSWORD", "JUPYTER_TOKEN"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32}", first[key]), f"{key}={first[key]!r}"
+        assert first[key] != second[key], f"{key}: expected a new value each time"
+    assert first["WAREHOUSE_URL"] == (
+        f"postgresql://warehouse:{first['WAREHOUSE_DB_PASSWORD']}@postgres:5432/warehouse"
+    )
+    mode = stat.S_IMODE((tmp_path / "a" / ".env").stat().st_mode)
+    assert mode == 0o600, f"expected .env mode 0o600, got {oct(mode)}"
+
+
+def test_dotenv_never_overwrites_an_existing_env(tmp_path):
     env = tmp_path / ".env"
-    lines = ENV_EXAMPLE.read_text().splitlines()
+    env.write_text("MINE=1\n")
+    ok, detail = doctor.write_dotenv(env, ENV_EXAMPLE)
+    assert (ok, env.read_text()) == (True, "MINE=1\n"), detail
+    assert detail.startswith(".env exists; kept as it is"), detail
+
+
+def test_a_copy_of_env_example_is_refused_for_its_placeholders(tmp_path):
+    env = tmp_path / ".env"
+    shutil.copy(ENV_EXAMPLE, env)
+    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    assert not ok
+    assert detail.startswith(".env keeps the example value of POSTGRES_PASSWORD, "), detail
+    assert "AIRFLOW_FERNET_KEY" in detail and "make dotenv" in detail, detail
+
+
+@pytest.mark.parametrize("key", sorted(doctor.RETIRED_SECRETS))
+def test_secrets_an_earlier_example_shipped_are_refused(tmp_path, key):
+    env = generated_env(tmp_path)
+    text = re.sub(
+        rf"^{key}=.*$", f"{key}={doctor.RETIRED_SECRETS[key]}", env.read_text(), flags=re.M
+    )
+    env.write_text(text)
+    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    assert (ok, detail.split(", which")[0]) == (False, f".env keeps the example value of {key}")
+    # Only the key changes: regenerating the whole .env would break a stack that has data.
+    assert "give each a fresh value" in detail and "make dotenv" not in detail, detail
+
+
+def test_a_fernet_key_that_is_not_one_is_refused(tmp_path):
+    env = generated_env(tmp_path)
+    text = re.sub(
+        r"^AIRFLOW_FERNET_KEY=.*$", "AIRFLOW_FERNET_KEY=not-a-key", env.read_text(), flags=re.M
+    )
+    env.write_text(text)
+    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    assert not ok and detail.startswith("AIRFLOW_FERNET_KEY='not-a-key' in .env is not a Fernet"), (
+        detail
+    )
+
+
+def test_env_missing_keys_are_named(tmp_path):
+    env = generated_env(tmp_path)
+    lines = env.read_text().splitlines()
     env.write_text(
         "\n".join(ln for ln in lines if not ln.startswith(("LOKI_URL=", "JUPYTER_TOKEN=")))
     )
@@ -231,10 +313,69 @@ def test_env_missing_keys_are_named(tmp_path):
 
 
 def test_env_empty_values_are_named_but_compose_profiles_may_be_empty(tmp_path):
-    env = tmp_path / ".env"
-    env.write_text(ENV_EXAMPLE.read_text().replace("JUPYTER_TOKEN=sandbox", "JUPYTER_TOKEN="))
+    env = generated_env(tmp_path)
+    env.write_text(re.sub(r"^JUPYTER_TOKEN=.*$", "JUPYTER_TOKEN=", env.read_text(), flags=re.M))
     ok, detail = doctor.check_env(env, ENV_EXAMPLE)
     assert (ok, detail.split(". Fix")[0]) == (False, ".env leaves JUPYTER_TOKEN empty"), detail
+
+
+# --- make dotenv and make up ------------------------------------------------------------------
+
+
+def run_make(target: str, env_file: Path, path: str) -> subprocess.CompletedProcess[str]:
+    """`make TARGET` in the repository with this PATH, .env at env_file; `make` found first."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("`make` is not installed")
+    environ = {**os.environ, "PATH": path}
+    return subprocess.run(
+        # -o: never re-sync the venv here (this PATH may lack uv); the tests run inside it.
+        [make, "--no-print-directory", "-C", str(REPO), "-o", ".venv/.synced", target]
+        + [f"ENV_FILE={env_file}"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
+
+
+def test_make_dotenv_writes_env_once(tmp_path):
+    env = tmp_path / ".env"
+    first = run_make("dotenv", env, os.environ["PATH"])
+    assert first.returncode == 0, first.stderr
+    assert "fresh secrets" in first.stdout, first.stdout
+    text = env.read_text()
+    second = run_make("dotenv", env, os.environ["PATH"])
+    assert second.returncode == 0 and "kept as it is" in second.stdout, second.stdout
+    assert env.read_text() == text, "make dotenv changed an existing .env"
+
+
+def test_make_up_without_docker_stops_with_the_doctors_sentence(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = run_make("up", tmp_path / ".env", str(empty))
+    assert result.returncode != 0, result.stdout
+    assert "docker: Docker not found on PATH. Fix: install Docker" in result.stderr, result.stderr
+    assert "Stopped before `docker compose up`" in result.stderr, result.stderr
+    assert "compose" not in result.stdout.replace("docker compose up`", ""), result.stdout
+    assert (tmp_path / ".env").exists(), "make up should have written .env first"
+
+
+def test_make_up_with_a_stopped_docker_daemon_stops_with_the_doctors_sentence(tmp_path):
+    folder = tmp_path / "bin"
+    marker = tmp_path / "compose-ran"
+    fake_docker(
+        folder,
+        f'case "$1" in compose) touch {marker}; echo v2.29.1;; *) echo "Cannot connect to the '
+        'Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; '
+        "exit 1;; esac",
+    )
+    result = run_make("up", tmp_path / ".env", str(folder))
+    assert result.returncode != 0, result.stdout
+    assert "docker: Docker is installed" in result.stderr, result.stderr
+    assert "daemon is not running" in result.stderr, result.stderr
+    assert "docker compose:" not in result.stderr, "expected the compose check to pass"
+    assert "up -d" not in result.stdout, f"expected no `compose up`; stdout {result.stdout!r}"
 
 
 def project(tmp_path: Path, uid: int) -> tuple[Path, Path, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,118 @@ def test_rest_client_reports_what_the_server_answered(free_port):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- make airflow: the local launcher ---------------------------------------------------------
+
+
+def test_airflow_port_comes_from_the_environment_with_8080_by_default(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_PORT", raising=False)
+    assert (get_settings().airflow_port, orchestration.airflow_url()) == (
+        8080,
+        "http://127.0.0.1:8080",
+    )
+    monkeypatch.setenv("AIRFLOW_PORT", "8090")
+    assert orchestration.airflow_url() == "http://127.0.0.1:8090"
+    env = orchestration.airflow_env(Path("/tmp/unused-airflow-home"))
+    assert env["AIRFLOW__API__PORT"] == "8090", env["AIRFLOW__API__PORT"]
+
+
+def test_an_airflow_port_that_is_not_a_port_is_refused(monkeypatch):
+    from lab.errors import ConfigError
+
+    monkeypatch.setenv("AIRFLOW_PORT", "80a")
+    with pytest.raises(ConfigError, match=r"AIRFLOW_PORT='80a' is not a TCP port\. Fix:"):
+        get_settings()
+
+
+def test_make_airflow_runs_its_components_without_log_servers():
+    commands = {name: args for name, args in orchestration.LOCAL_COMPONENTS.items()}
+    assert set(commands) == {"api-server", "scheduler", "dag-processor", "triggerer"}
+    for name in ("scheduler", "triggerer"):
+        assert "--skip-serve-logs" in commands[name], (
+            f"{name}: Airflow's log server listens on every interface; expected it off, "
+            f"got {commands[name]}"
+        )
+
+
+def descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.slow
+def test_make_airflow_listens_on_localhost_only_and_ctrl_c_stops_everything(free_port, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import psutil
+
+    log = open(tmp_path / "launcher.log", "wb")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "lab.orchestration", "standalone", "--port", str(free_port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # like a terminal: SIGINT below goes to the launcher alone
+    )
+    try:
+        deadline = time.monotonic() + 300
+        components: set[str] = set()
+        while time.monotonic() < deadline and launcher.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{free_port}/api/v2/monitor/health"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    health = json.load(response)
+                components = {k for k, v in health.items() if (v or {}).get("status") == "healthy"}
+                if {"scheduler", "dag_processor", "triggerer"} <= components:
+                    break
+            except OSError:
+                pass
+            time.sleep(2)
+        text = (tmp_path / "launcher.log").read_text(errors="replace")
+        assert {"scheduler", "dag_processor", "triggerer"} <= components, (
+            f"expected every component healthy; healthy: {components}\n{text[-3000:]}"
+        )
+        children = descendants(launcher.pid)
+        listening = {
+            (conn.laddr.ip, conn.laddr.port, child.name())
+            for child in children
+            if alive(child)
+            for conn in child.net_connections(kind="inet")
+            if conn.status == psutil.CONN_LISTEN
+        }
+        assert listening, "expected the API server to listen"
+        exposed = sorted(entry for entry in listening if entry[0] != "127.0.0.1")
+        assert not exposed, f"expected every socket on 127.0.0.1; also listening on {exposed}"
+
+        started = time.monotonic()
+        launcher.send_signal(signal.SIGINT)
+        launcher.wait(timeout=30)
+        took = time.monotonic() - started
+        left = [f"{c.pid} {c.name()}" for c in children if alive(c)]
+        assert not left, f"expected every child gone after Ctrl-C; still running: {left}"
+        assert took < 15, f"expected Airflow to stop within 15 s of Ctrl-C, took {took:.1f} s"
+        assert launcher.returncode == 0, launcher.returncode
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+        for child in descendants(launcher.pid):
+            child.kill()
+        log.close()

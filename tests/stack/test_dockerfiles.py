@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 from stack_helpers import DOCKER_DIR
@@ -82,3 +85,24 @@ def test_build_context_is_limited_by_a_dockerignore(path):
     }
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert copied <= allowed, f"{ignore}: COPY needs {sorted(copied - allowed)}, not allowed"
+
+
+def test_airflow_image_checks_its_dependencies_after_the_locked_install():
+    ops = instructions(DOCKER_DIR / "airflow" / "Dockerfile")
+    runs = [args for op, args in ops if op == "RUN"]
+    install = next(i for i, args in enumerate(runs) if "--requirements" in args)
+    text = runs[install]
+    assert "uv pip check" in text, f"expected `uv pip check` in {text!r}"
+    assert text.index("uv pip install") < text.index("uv pip check"), text
+
+
+def test_the_lock_passes_the_dependency_check_the_image_runs():
+    # The project's venv holds the same lock the image installs; `uv pip check` there is the
+    # closest this machine gets to the image's check.
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    result = subprocess.run(
+        [uv, "pip", "check", "--python", sys.executable], capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"uv pip check failed:\n{result.stdout}{result.stderr}"

@@ -1,0 +1,370 @@
+"""`make smoke`: after `make up`, prove that the stack works end to end. One line a check.
+
+    .venv/bin/python docker/smoke.py [--env-file .env] [--url NAME=URL ...] [--timeout 900]
+
+It answers every service's endpoint on 127.0.0.1, logs into Airflow with the admin login from
+.env, triggers `example_dag` through the REST API and waits for it to succeed, then checks what
+that run made (the buckets, the `stg_customers` view in the warehouse, the validation result in
+the artifacts bucket), that Prometheus scrapes every target, that Grafana serves the provisioned
+dashboards and that Loki holds log lines Alloy shipped. A failed check names its service and the
+address it tried; the others still run. Exit status 0 only when every check passed.
+
+`--url NAME=URL` points a service somewhere else (the tests use it for stand-ins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `lab`, when run as a file
+
+DEFAULT_URLS = {
+    "postgres": "127.0.0.1:5432",
+    "rustfs": "http://127.0.0.1:9000",
+    "rustfs-console": "http://127.0.0.1:9001",
+    "airflow": "http://127.0.0.1:8080",
+    "jupyter": "http://127.0.0.1:8888",
+    "prometheus": "http://127.0.0.1:9090",
+    "pushgateway": "http://127.0.0.1:9091",
+    "grafana": "http://127.0.0.1:3000",
+    "loki": "http://127.0.0.1:3100",
+    "alloy": "http://127.0.0.1:12345",
+    "flower": "http://127.0.0.1:5555",
+}
+PROJECT = "data-engineering-sandbox"  # the compose project name (docker-compose.yml `name:`)
+DAG_ID = "example_dag"
+JUPYTER_PYTHON = "/opt/venv/bin/python"
+DASHBOARDS = REPO / "docker" / "grafana" / "dashboards"
+
+
+class CheckFailed(Exception):
+    """A check's one-sentence failure."""
+
+
+class Smoke:
+    def __init__(self, env: dict[str, str], urls: dict[str, str], timeout: float):
+        self.env = env
+        self.urls = urls
+        self.timeout = timeout
+        self.run_id: str | None = None
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def http(
+        self, service: str, path: str, *, headers: dict | None = None, timeout: float = 10
+    ) -> tuple[int, bytes]:
+        url = self.urls[service].rstrip("/") + path
+        request = urllib.request.Request(url, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise CheckFailed(f"{url} does not answer ({reason})") from None
+
+    def ok(self, service: str, path: str, **kwargs: Any) -> bytes:
+        status, body = self.http(service, path, **kwargs)
+        if status != 200:
+            url = self.urls[service].rstrip("/") + path
+            raise CheckFailed(f"{url} answered HTTP {status}: {body[:200]!r}")
+        return body
+
+    def basic(self, user_key: str, password_key: str) -> dict[str, str]:
+        pair = f"{self.env.get(user_key, '')}:{self.env.get(password_key, '')}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+    def airflow(self):
+        from lab.orchestration import AirflowClient
+
+        return AirflowClient(
+            self.urls["airflow"],
+            self.env.get("AIRFLOW_ADMIN_USER", "airflow"),
+            self.env.get("AIRFLOW_ADMIN_PASSWORD", "airflow"),
+        )
+
+    def s3(self):
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=self.env.get("RUSTFS_ACCESS_KEY"),
+            secret=self.env.get("RUSTFS_SECRET_KEY"),
+            client_kwargs={
+                "endpoint_url": self.urls["rustfs"],
+                "region_name": self.env.get("S3_REGION", "us-east-1"),
+            },
+            config_kwargs={
+                "connect_timeout": 5,
+                "read_timeout": 10,
+                "retries": {"max_attempts": 1},
+            },
+            skip_instance_cache=True,
+        )
+
+    def warehouse_url(self) -> str:
+        target = self.urls["postgres"]
+        if "://" in target:
+            return target
+        user = urllib.parse.quote(self.env.get("WAREHOUSE_DB_USER", "warehouse"), safe="")
+        password = urllib.parse.quote(self.env.get("WAREHOUSE_DB_PASSWORD", ""), safe="")
+        return f"postgresql://{user}:{password}@{target}/warehouse"
+
+    def sql(self, query: str) -> list[tuple]:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.warehouse_url(), connect_timeout=5) as con:
+                return con.execute(query).fetchall()
+        except psycopg.Error as error:
+            where = self.warehouse_url().rsplit("@", 1)[-1]
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise CheckFailed(f"warehouse at {where}: {first}") from None
+
+    # --- the services' endpoints ----------------------------------------------------------
+
+    def check_postgres(self) -> str:
+        version = self.sql("select current_setting('server_version')")[0][0]
+        return f"PostgreSQL {version}, warehouse database reachable"
+
+    def check_rustfs(self) -> str:
+        self.ok("rustfs", "/health")
+        return "S3 API healthy"
+
+    def check_rustfs_console(self) -> str:
+        status, _ = self.http("rustfs-console", "/")
+        if status >= 500:
+            raise CheckFailed(f"{self.urls['rustfs-console']} answered HTTP {status}")
+        return f"console answers (HTTP {status})"
+
+    def check_airflow(self) -> str:
+        health = json.loads(self.ok("airflow", "/api/v2/monitor/health"))
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        bad = {p: (health.get(p) or {}).get("status") for p in parts}
+        bad = {p: s for p, s in bad.items() if s != "healthy"}
+        if bad:
+            raise CheckFailed(f"{self.urls['airflow']}: not healthy: {bad}")
+        return "API, metadatabase, scheduler, triggerer and DAG processor healthy"
+
+    def check_jupyter(self) -> str:
+        token = {"Authorization": f"token {self.env.get('JUPYTER_TOKEN', '')}"}
+        specs = json.loads(self.ok("jupyter", "/api/kernelspecs", headers=token))
+        argv = specs["kernelspecs"].get("python3", {}).get("spec", {}).get("argv", [])
+        if not argv or argv[0] != JUPYTER_PYTHON:
+            raise CheckFailed(
+                f"{self.urls['jupyter']}: the python3 kernel runs {argv[:1]}, "
+                f"expected {JUPYTER_PYTHON}"
+            )
+        return f"JupyterLab answers with the token; python3 kernel is {argv[0]}"
+
+    def check_prometheus(self) -> str:
+        self.ok("prometheus", "/-/ready")
+        return "ready"
+
+    def check_pushgateway(self) -> str:
+        self.ok("pushgateway", "/-/ready")
+        return "ready"
+
+    def check_grafana(self) -> str:
+        health = json.loads(self.ok("grafana", "/api/health"))
+        if health.get("database") != "ok":
+            raise CheckFailed(f"{self.urls['grafana']}: database {health.get('database')!r}")
+        return f"Grafana {health.get('version', '?')}, database ok"
+
+    def check_loki(self) -> str:
+        self.ok("loki", "/ready")
+        return "ready"
+
+    def check_alloy(self) -> str:
+        self.ok("alloy", "/-/ready")
+        return "ready"
+
+    def check_flower(self) -> str:
+        self.ok("flower", "/healthcheck")
+        return "ready"
+
+    # --- what works end to end ------------------------------------------------------------
+
+    def check_airflow_login(self) -> str:
+        try:
+            self.airflow().token()
+        except (RuntimeError, OSError) as error:
+            raise CheckFailed(f"{self.urls['airflow']}/auth/token: {error}") from None
+        return f"logged in as {self.env.get('AIRFLOW_ADMIN_USER', 'airflow')}"
+
+    def check_example_dag(self) -> str:
+        client = self.airflow()
+        try:
+            client.unpause(DAG_ID)
+            run = client.trigger(DAG_ID)
+            self.run_id = run["dag_run_id"]
+            started = time.monotonic()
+            done = client.wait(DAG_ID, self.run_id, timeout=self.timeout, poll=5)
+        except (RuntimeError, OSError, TimeoutError) as error:
+            raise CheckFailed(f"{self.urls['airflow']}: {DAG_ID}: {error}") from None
+        if done["state"] != "success":
+            states = ", ".join(
+                f"{ti['task_id']}={ti['state']}"
+                for ti in client.task_instances(DAG_ID, self.run_id)
+            )
+            raise CheckFailed(f"{DAG_ID} run {self.run_id} ended {done['state']}: {states}")
+        return f"{DAG_ID} run {self.run_id} succeeded in {time.monotonic() - started:.0f} s"
+
+    def check_buckets(self) -> str:
+        wanted = {
+            self.env.get("LAB_RAW_BUCKET", "raw"),
+            self.env.get("LAB_ARTIFACTS_BUCKET", "artifacts"),
+        }
+        try:
+            found = {path.rstrip("/") for path in self.s3().ls("")}
+        except Exception as error:  # botocore's errors have no common base worth importing
+            raise CheckFailed(f"object store at {self.urls['rustfs']}: {error}") from None
+        missing = sorted(wanted - found)
+        if missing:
+            raise CheckFailed(
+                f"object store at {self.urls['rustfs']}: buckets {missing} missing; has {sorted(found)}"
+            )
+        return f"buckets {', '.join(sorted(wanted))} exist"
+
+    def check_stg_customers(self) -> str:
+        rows = self.sql("select count(*) from public.stg_customers")[0][0]
+        if not rows:
+            raise CheckFailed("warehouse: the stg_customers view is empty")
+        return f"stg_customers view has {rows} rows"
+
+    def check_validation(self) -> str:
+        from lab.pipeline import safe_run_id
+
+        bucket = self.env.get("LAB_ARTIFACTS_BUCKET", "artifacts")
+        if not self.run_id:
+            raise CheckFailed(f"no {DAG_ID} run to look for: its trigger failed above")
+        prefix = f"{bucket}/validations/{safe_run_id(self.run_id)}"
+        try:
+            found = self.s3().find(prefix)
+        except Exception as error:
+            raise CheckFailed(f"object store at {self.urls['rustfs']}: {error}") from None
+        if not found:
+            raise CheckFailed(f"no validation result under s3://{prefix}/ at {self.urls['rustfs']}")
+        return f"{len(found)} validation result file(s) under s3://{prefix}/"
+
+    def check_prometheus_targets(self) -> str:
+        answer = json.loads(self.ok("prometheus", "/api/v1/targets?state=active"))
+        targets = answer["data"]["activeTargets"]
+        down = sorted(
+            f"{t['labels'].get('job')} ({t.get('lastError') or t['health']})"
+            for t in targets
+            if t["health"] != "up"
+        )
+        if not targets or down:
+            raise CheckFailed(f"{self.urls['prometheus']}: targets not up: {down or 'none at all'}")
+        return f"all {len(targets)} targets up"
+
+    def check_grafana_dashboards(self) -> str:
+        headers = self.basic("GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD")
+        found = json.loads(self.ok("grafana", "/api/search?type=dash-db", headers=headers))
+        titles = {d["title"] for d in found}
+        wanted = {json.loads(p.read_text())["title"] for p in DASHBOARDS.glob("*.json")}
+        missing = sorted(wanted - titles)
+        if missing:
+            raise CheckFailed(f"{self.urls['grafana']}: dashboards {missing} not provisioned")
+        return f"dashboards provisioned: {', '.join(sorted(wanted))}"
+
+    def check_loki_lines(self) -> str:
+        query = urllib.parse.urlencode(
+            {
+                "query": f'sum by (service_name) (count_over_time({{compose_project="{PROJECT}"}}[15m]))',
+                "time": str(time.time()),
+            }
+        )
+        answer = json.loads(self.ok("loki", f"/loki/api/v1/query?{query}"))
+        services = {r["metric"].get("service_name") for r in answer["data"]["result"]}
+        if not services:
+            raise CheckFailed(
+                f"{self.urls['loki']}: no log lines of {PROJECT} in the last 15 min "
+                f"(is Alloy running? {self.urls['alloy']})"
+            )
+        return f"Loki holds lines Alloy shipped from {len(services)} services"
+
+    # --- running ----------------------------------------------------------------------------
+
+    def checks(self) -> list[tuple[str, Callable[[], str]]]:
+        profiles = {p.strip() for p in (self.env.get("COMPOSE_PROFILES") or "").split(",")}
+        names = [
+            "postgres",
+            "rustfs",
+            "rustfs-console",
+            "airflow",
+            "jupyter",
+            "prometheus",
+            "pushgateway",
+            "grafana",
+            "loki",
+            "alloy",
+        ]
+        if "celery" in profiles:
+            names.append("flower")
+        names += [
+            "airflow-login",
+            "example-dag",
+            "buckets",
+            "stg-customers",
+            "validation",
+            "prometheus-targets",
+            "grafana-dashboards",
+            "loki-lines",
+        ]
+        return [(name, getattr(self, "check_" + name.replace("-", "_"))) for name in names]
+
+    def run(self, say: Callable[[str], None] = print) -> int:
+        failed = 0
+        checks = self.checks()
+        width = max(len(name) for name, _ in checks)
+        for name, check in checks:
+            try:
+                detail, ok = check(), True
+            except CheckFailed as error:
+                detail, ok = str(error), False
+            except Exception as error:  # a check reports, it never stops the others
+                detail, ok = f"{type(error).__name__}: {error}", False
+            failed += not ok
+            say(f"{'ok  ' if ok else 'FAIL'}  {name:<{width}}  {detail}")
+        say(f"smoke: {len(checks) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dotenv import dotenv_values
+
+    parser = argparse.ArgumentParser(prog="docker/smoke.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--env-file", type=Path, default=REPO / ".env")
+    parser.add_argument("--url", action="append", default=[], metavar="NAME=URL")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds for example_dag")
+    args = parser.parse_args(argv)
+    if not args.env_file.exists():
+        print(
+            f"{args.env_file} is missing: `make up` writes it (make dotenv). Run `make up` first."
+        )
+        return 1
+    env = {k: v or "" for k, v in dotenv_values(args.env_file).items()}
+    urls = dict(DEFAULT_URLS)
+    for item in args.url:
+        name, _, url = item.partition("=")
+        if name not in urls or not url:
+            parser.error(f"--url {item!r}: expected NAME=URL with NAME one of {sorted(urls)}")
+        urls[name] = url
+    return Smoke(env, urls, args.timeout).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
