@@ -6,13 +6,16 @@ that nbval compares against in the tests.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from lab.config import Settings, environ, get_settings
+from lab.errors import NotebookStepError
 
 
 def lesson_notebooks(settings: Settings | None = None) -> list[Path]:
@@ -49,8 +52,12 @@ def fresh_sandbox() -> Iterator[dict[str, str]]:
             yield env
 
 
-def execute(path: Path, timeout: int = 600):
-    """Run a notebook top to bottom in a kernel of its own (cwd: its folder); return it."""
+def execute(path: Path, timeout: int = 600, seconds: dict[int, float] | None = None):
+    """Run a notebook top to bottom in a kernel of its own (cwd: its folder); return it.
+
+    `seconds`, when given, receives each code cell's run time by cell index. The saved
+    notebook carries no clock times (clean diffs).
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -63,15 +70,48 @@ def execute(path: Path, timeout: int = 600):
         nb,
         timeout=timeout,
         kernel_name="python3",
-        record_timing=False,  # saved lessons carry no clock times: clean diffs
+        record_timing=True,
         extra_arguments=KERNEL_ARGS,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
+    for index, cell in enumerate(nb.cells):
+        times = cell.metadata.pop("execution", None)
+        if seconds is not None and times and cell.cell_type == "code":
+            seconds[index] = _seconds(times)
     return nb
 
 
-def refresh(names: list[str] | None = None) -> list[Path]:
-    """Execute the lessons in order on a fresh sandbox and save them with their outputs."""
+SLOW_SECONDS = 10  # a cell slower than this says so in the markdown cell before it
+_ANNOUNCED = re.compile(r"\b(\d+ (s|seconds?)|(a|about a|half a) minute|minutes?)\b", re.IGNORECASE)
+
+
+def _seconds(times: dict) -> float:
+    start = dt.datetime.fromisoformat(times["iopub.execute_input"].replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(times["shell.execute_reply"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
+
+
+def unannounced_slow_cells(nb, seconds: dict[int, float], limit: float = SLOW_SECONDS) -> list[str]:
+    """Code cells slower than `limit` whose markdown cell before them does not give the time."""
+    found = []
+    for index, took in sorted(seconds.items()):
+        if took <= limit:
+            continue
+        before = next(
+            (c.source for c in reversed(nb.cells[:index]) if c.cell_type == "markdown"), ""
+        )
+        if not _ANNOUNCED.search(before):
+            first = nb.cells[index].source.strip().splitlines()[0][:60]
+            found.append(f"cell {index} `{first}` ({took:.0f} s)")
+    return found
+
+
+def refresh(names: list[str] | None = None, say: Callable[[str], None] = print) -> list[Path]:
+    """Execute the lessons in order on a fresh sandbox and save them with their outputs.
+
+    Says how long each saved lesson's slow cells took, and refuses to save a lesson with a
+    cell over SLOW_SECONDS that its markdown does not announce.
+    """
     import nbformat
 
     settings = get_settings()
@@ -79,8 +119,19 @@ def refresh(names: list[str] | None = None) -> list[Path]:
     done = []
     with fresh_sandbox():
         for path in lesson_notebooks(settings):
-            nb = execute(path)
-            if path in chosen:  # earlier lessons still run: later ones build on their state
-                nbformat.write(nb, path)
-                done.append(path)
+            seconds: dict[int, float] = {}
+            nb = execute(path, seconds=seconds)
+            if path not in chosen:  # earlier lessons still run: later ones build on their state
+                continue
+            slow = ", ".join(f"[{i}] {t:.1f} s" for i, t in sorted(seconds.items()) if t > 2)
+            say(f"{path.name}: {sum(seconds.values()):.1f} s in cells; over 2 s: {slow or 'none'}")
+            unannounced = unannounced_slow_cells(nb, seconds)
+            if unannounced:
+                raise NotebookStepError(
+                    f"{path.name} has cells over {SLOW_SECONDS} s that the markdown before them "
+                    f"does not announce: {'; '.join(unannounced)}. Fix: say how long they take "
+                    "(e.g. 'this takes about 20 seconds') in that markdown cell, or make them faster."
+                )
+            nbformat.write(nb, path)
+            done.append(path)
     return done
