@@ -21,7 +21,6 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || { echo "Installing uv with pip ..."; python3 -m pip install --quiet uv; }
 	@echo "Creating the Python environment in $(VENV) (the first time takes a minute or two) ..."
 	@$(UV) sync --frozen --compile-bytecode --quiet
-	@echo "Environment ready."
 	@touch $@
 
 lab: env ## prepare the sandbox and start JupyterLab on 127.0.0.1:8888 (PORT=8890 for another port)

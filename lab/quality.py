@@ -63,9 +63,17 @@ STACK_CONNECTION = "${GX_WAREHOUSE_URL}"  # substituted by GX from the environme
 
 
 def _quiet() -> None:
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="great_expectations")
+    """GX logs errors only. Some of its modules set their own level when imported (the ephemeral
+    context's "Created temporary directory ..." is INFO), so import first, then set every one."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    warnings.filterwarnings("ignore", module="great_expectations")
+    import great_expectations  # noqa: F401
+
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.split(".")[0] == "great_expectations" and isinstance(logger, logging.Logger):
+            if logger.level != logging.NOTSET and logger.level < logging.ERROR:
+                logger.setLevel(logging.ERROR)
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
 def _name(suite: str, settings: Settings) -> str:
