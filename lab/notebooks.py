@@ -116,8 +116,11 @@ def refresh(names: list[str] | None = None, say: Callable[[str], None] = print) 
     settings = get_settings()
     chosen = [p for p in lesson_notebooks(settings) if not names or p.name in names]
     done = []
+    last = max(chosen, default=None)
     with fresh_sandbox():
         for path in lesson_notebooks(settings):
+            if last is None or path > last:  # later lessons change nothing that is saved
+                break
             seconds: dict[int, float] = {}
             nb = execute(path, seconds=seconds)
             saved = path in chosen  # earlier lessons still run: later ones build on their state

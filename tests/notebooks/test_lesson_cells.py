@@ -28,8 +28,9 @@ def test_lesson_04_has_one_marked_stack_section_and_no_cells_that_do_nothing_on_
     )
 
 
-def test_lessons_03_and_04_show_what_runs_under_the_hood():
+def test_lessons_00_03_and_04_show_what_runs_under_the_hood():
     for name, needle in (
+        ("00_welcome.ipynb", "from information_schema.tables"),
         ("03_great_expectations.ipynb", "lesson.show_json("),
         ("04_monitoring.ipynb", "from ops.step_runs"),
     ):
