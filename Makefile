@@ -10,17 +10,21 @@ PORT   ?= 8888
 .PHONY: help env lab pipeline notebooks test lint setup reset doctor bench bench-ingest
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1) } \
+		 END { for (i = 1; i <= NR; i++) printf "  make %-" w "s  %s\n", name[i], text[i] }'
 
 env: $(VENV)/.synced ## create the Python environment from uv.lock
 
+# --quiet: uv still prints its errors; the package list and the bytecode step stay silent
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || { echo "Installing uv with pip ..."; python3 -m pip install --quiet uv; }
-	$(UV) sync --frozen --compile-bytecode
+	@echo "Creating the Python environment in $(VENV) (the first time takes a minute or two) ..."
+	@$(UV) sync --frozen --compile-bytecode --quiet
 	@touch $@
 
-lab: env ## prepare the sandbox and open JupyterLab on 127.0.0.1:8888 (PORT=... to change)
-	$(BIN)/lab jupyter --port $(PORT) $(JUPYTER_ARGS)
+lab: env ## prepare the sandbox and start JupyterLab on 127.0.0.1:8888 (PORT=8890 for another port)
+	@$(BIN)/lab jupyter --port $(PORT) $(JUPYTER_ARGS)
 
 pipeline: env ## run lessons 01-04 as production steps (ARGS="--date 2026-11-05 --dirty 0.2")
 	$(BIN)/lab pipeline $(ARGS)

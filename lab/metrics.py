@@ -78,6 +78,8 @@ class StepRun:
             evaluated=gate.passed + gate.failed,
             passed=gate.passed,
             failed=gate.failed,
+            validated=gate.rows_validated,  # rows in: what the gate read
+            released=gate.rows_validated if gate.success else 0,  # rows out: what it let through
         )
 
     def fail(self, error: BaseException | str) -> StepRun:
@@ -86,12 +88,12 @@ class StepRun:
     @property
     def rows_in(self) -> int | None:
         c = self.counts
-        return c.get("landed", c.get("rows_in", c.get("evaluated")))
+        return c.get("landed", c.get("rows_in", c.get("validated")))
 
     @property
     def rows_out(self) -> int | None:
         c = self.counts
-        return c.get("loaded", c.get("rows_out", c.get("passed")))
+        return c.get("loaded", c.get("rows_out", c.get("released")))
 
     @property
     def rows_quarantined(self) -> int | None:

@@ -6,9 +6,11 @@ that nbval compares against in the tests.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,8 +51,12 @@ def fresh_sandbox() -> Iterator[dict[str, str]]:
             yield env
 
 
-def execute(path: Path, timeout: int = 600):
-    """Run a notebook top to bottom in a kernel of its own (cwd: its folder); return it."""
+def execute(path: Path, timeout: int = 600, seconds: dict[int, float] | None = None):
+    """Run a notebook top to bottom in a kernel of its own (cwd: its folder); return it.
+
+    `seconds`, when given, receives each code cell's run time by cell index. The saved
+    notebook carries no clock times (clean diffs).
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -63,24 +69,73 @@ def execute(path: Path, timeout: int = 600):
         nb,
         timeout=timeout,
         kernel_name="python3",
-        record_timing=False,  # saved lessons carry no clock times: clean diffs
+        record_timing=True,
         extra_arguments=KERNEL_ARGS,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
+    for index, cell in enumerate(nb.cells):
+        times = cell.metadata.pop("execution", None)
+        if seconds is not None and times and cell.cell_type == "code":
+            seconds[index] = _seconds(times)
     return nb
 
 
-def refresh(names: list[str] | None = None) -> list[Path]:
-    """Execute the lessons in order on a fresh sandbox and save them with their outputs."""
+SLOW_SECONDS = 10  # a cell slower than this says so in the markdown cell before it
+_ANNOUNCED = re.compile(r"\b(\d+ (s|seconds?)|(a|about a|half a) minute|minutes?)\b", re.IGNORECASE)
+
+
+def _seconds(times: dict) -> float:
+    start = dt.datetime.fromisoformat(times["iopub.execute_input"].replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(times["shell.execute_reply"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
+
+
+def unannounced_slow_cells(nb, seconds: dict[int, float], limit: float = SLOW_SECONDS) -> list[str]:
+    """Code cells slower than `limit` whose markdown cell before them does not give the time."""
+    found = []
+    for index, took in sorted(seconds.items()):
+        if took <= limit:
+            continue
+        before = next(
+            (c.source for c in reversed(nb.cells[:index]) if c.cell_type == "markdown"), ""
+        )
+        if not _ANNOUNCED.search(before):
+            first = nb.cells[index].source.strip().splitlines()[0][:60]
+            found.append(f"cell {index} `{first}` ({took:.0f} s)")
+    return found
+
+
+def refresh(names: list[str] | None = None, say: Callable[[str], None] = print) -> list[Path]:
+    """Execute the lessons in order on a fresh sandbox and save them with their outputs.
+
+    Says how long each saved lesson's slow cells took, and names every cell over SLOW_SECONDS
+    that the markdown cell before it does not announce.
+    """
     import nbformat
 
     settings = get_settings()
     chosen = [p for p in lesson_notebooks(settings) if not names or p.name in names]
     done = []
+    last = max(chosen, default=None)
     with fresh_sandbox():
         for path in lesson_notebooks(settings):
-            nb = execute(path)
-            if path in chosen:  # earlier lessons still run: later ones build on their state
-                nbformat.write(nb, path)
-                done.append(path)
+            if last is None or path > last:  # later lessons change nothing that is saved
+                break
+            seconds: dict[int, float] = {}
+            nb = execute(path, seconds=seconds)
+            saved = path in chosen  # earlier lessons still run: later ones build on their state
+            slow = ", ".join(f"[{i}] {t:.1f} s" for i, t in sorted(seconds.items()) if t > 2)
+            say(
+                f"{path.name}{'' if saved else ' (not saved)'}: {sum(seconds.values()):.1f} s "
+                f"in cells; over 2 s: {slow or 'none'}"
+            )
+            for cell in unannounced_slow_cells(nb, seconds):
+                say(
+                    f"  NOTE {cell} is over {SLOW_SECONDS} s and the markdown before it does not "
+                    "say so: add how long it takes (e.g. 'this takes about 20 seconds')."
+                )
+            if not saved:
+                continue
+            nbformat.write(nb, path)
+            done.append(path)
     return done

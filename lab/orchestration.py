@@ -326,6 +326,13 @@ def airflow_home(settings: Settings | None = None) -> Path:
     return settings.home / "airflow"
 
 
+# Warnings from inside Airflow and its web stack that say nothing to a learner (-W syntax).
+AIRFLOW_NOISE = (
+    "ignore:Using `httpx` with `starlette.testclient` is deprecated",
+    "ignore:Could not import graphviz",
+)
+
+
 def airflow_env(
     home: Path,
     *,
@@ -365,6 +372,13 @@ def airflow_env(
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        # Noise from inside Airflow, silenced where it arises: its log servers start uvicorn
+        # without `factory=True` ("ASGI app factory detected" on every start; uvicorn's errors
+        # still show), and its API imports fastapi.testclient, which warns that httpx should
+        # become httpx2; `airflow dags test` warns that graphviz (for `dags show`) is missing.
+        # (With PYTHONWARNINGS set, Airflow adds no warning filters of its own.)
+        "AIRFLOW__LOGGING__UVICORN_LOGGING_LEVEL": "ERROR",
+        "PYTHONWARNINGS": ",".join(AIRFLOW_NOISE),
     }
     if sql_alchemy_conn:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sql_alchemy_conn

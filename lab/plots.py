@@ -77,9 +77,9 @@ def quality_over_runs(runs: pd.DataFrame):
         {
             "passed": counts.map(lambda c: c.get("passed", 0)),
             "failed": counts.map(lambda c: c.get("failed", 0)),
-        },
-        index=gates.index.map(_label),
+        }
     )
+    table.index = table.index.map(_label)  # relabel, not re-index: values keep their rows
     fig, ax = _figure("Quality gate: expectations per run")
     table.plot.bar(stacked=True, ax=ax, color=["#55A868", "#C44E52"], rot=30, width=0.7)
     ax.set_xlabel("")

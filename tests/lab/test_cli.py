@@ -160,7 +160,7 @@ def test_jupyter_passes_options_it_does_not_know_to_jupyterlab(monkeypatch):
     started = {}
     for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         monkeypatch.setenv(name, "")  # restored after the test; the command sets them
-    monkeypatch.setattr("lab.sandbox.prepare", lambda: False)
+    monkeypatch.setattr("lab.sandbox.is_prepared", lambda: True)
     monkeypatch.setattr("os.execv", lambda path, command: started.setdefault("command", command))
     assert main(["jupyter", "--port", "8899", "--no-browser", "--ServerApp.token=t"]) == 0
     command = started["command"]

@@ -61,10 +61,14 @@ def test_finishing_a_step_again_replaces_its_row():
     assert counts == [4, 5], f"expected one row per run and step (4, 5), got {counts}"
 
 
-def test_quality_counts_map_to_rows_in_and_out():
-    metrics.start("quality", "run_1").finish(evaluated=12, passed=11, failed=1)
+def test_quality_counts_map_rows_validated_to_rows_in_not_expectations():
+    metrics.start("quality", "run_1").finish(
+        evaluated=12, passed=12, failed=0, validated=600, released=600
+    )
     row = metrics.step_runs("run_1").iloc[0]
-    assert (row["rows_in"], row["rows_out"]) == (12, 11), row.to_dict()
+    assert (row["rows_in"], row["rows_out"]) == (600, 600), (
+        f"expected rows_in/rows_out to be rows (600, 600), not expectations; got {row.to_dict()}"
+    )
     assert pd.isna(row["rows_quarantined"]), (
         f"expected no quarantined count, got {row['rows_quarantined']}"
     )

@@ -75,7 +75,8 @@ def test_raise_on_failure_names_the_failing_expectation(gates):
         gates["dirty"].raise_on_failure()
     message = str(info.value)
     assert message.startswith("The quality gate failed: "), message
-    assert "orders: expect_column_values_to_be_between(amount) with " in message, message
+    needle = "orders: expect_column_values_to_be_between(amount) expected between 0 and 1000, "
+    assert needle + "observed: " in message, f"expected {needle!r} in: {message}"
     assert "Fix: look at the failing rows" in message, message
 
 
