@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -394,6 +395,8 @@ def main() -> None:
     args = parser.parse_args()
     args.sizes = [100_000] if args.quick else [parse_size(s) for s in args.sizes.split(",")]
     args.only = set(args.only.split(",")) if args.only else None
+    # stopped with SIGTERM: unwind, so the scratch database and the temporary files go too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = dt.datetime.now(dt.UTC)
     report = bench(args)
     print_report(report)
