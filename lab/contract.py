@@ -32,9 +32,11 @@ AMOUNT_PRECISION, AMOUNT_SCALE = 12, 2
 # An order date more than this many days before its batch date is refused (a typo, not history).
 MAX_ORDER_AGE_DAYS = 365
 MAX_AMOUNT = 10 ** (AMOUNT_PRECISION - AMOUNT_SCALE)  # exclusive: decimal(12, 2) holds less
-# Largest integer a float64 carries exactly; a key above it is refused by the loader only when
-# it cannot be kept exactly (it never is: keys are read as text and cast by the engine).
-MAX_EXACT_FLOAT_INT = 2**53
+# Keys are whole numbers from 1 to MAX_KEY (16 digits: above 2**53, so a key that a float64
+# would round is still kept exactly). Any spelling of a whole number is read as that number
+# (`7`, `007`, `+7`, `7.0`, `7e0`); a fraction (`7.5`) is refused, never rounded. (The reader
+# keeps two decimals, so a fraction under half a cent, `7.004`, reads as 7.)
+MAX_KEY = 10**16 - 1
 
 # The generator: order ids are `day * ORDER_ID_DAY_STRIDE + n`, so no two days collide at any
 # size up to the stride. Customer ids are those of dbt/seeds/raw_customers.csv.

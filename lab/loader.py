@@ -89,36 +89,31 @@ class Batch:
         spec = ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items())
         return (
             f"read_csv($path, header = true, columns = {{{spec}}}, delim = ',', quote = '\"', "
-            f"escape = '\"', auto_detect = false, null_padding = "
+            f"escape = '\"', dateformat = '{rules.DATE_FORMAT}', auto_detect = false, null_padding = "
             f"{str(self.delivery.trailing_delimiter).lower()}, max_line_size = 16777216, "
             f"store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = 'lab_reject_scans')"
         )
 
-    def flag_sql(self, relation: str, others: str | None = RAW_ORDERS) -> str:
-        """Records that break a rule on their own, repeats of an earlier record, and updates
-        that change what an update cannot change (`others`: the table of earlier deliveries)."""
-        changed = (
-            ""
-            if others is None
-            else f"""
+    def flag_sql(self, relation: str) -> str:
+        """Records that break a rule on their own, and repeats of an earlier record."""
+        return f"""select rec, 'row' as kind, null::bigint as first from {relation}
+where {rules.bad_row(self.date_sql)}
 union all
-select b.rec, 'changed', null from batch b
+select b.rec, 'duplicate', d.first from {relation} b
+join (
+    select order_id, min(rec) as first from {relation}
+    where order_id is not null group by order_id having count(*) > 1
+) d using (order_id)
+where b.rec <> d.first"""
+
+    def changed_sql(self, relation: str) -> str:
+        """Updates of an order another date delivered that change what an update cannot."""
+        return f"""select b.rec, 'changed' as kind, null::bigint as first from {relation} b
 where exists (
-    select 1 from {others} o
+    select 1 from {RAW_ORDERS} o
     where o.order_id = b.order_id and o.batch_date <> {self.date_sql}
       and (o.customer_id <> b.customer_id or o.order_date <> b.order_date)
 )"""
-        )
-        return f"""with batch as {relation}
-select rec, 'row' as kind, null::bigint as first from batch
-where {rules.bad_row(self.date_sql)}
-union all
-select b.rec, 'duplicate', d.first from batch b
-join (
-    select order_id, min(rec) as first from batch
-    where order_id is not null group by order_id having count(*) > 1
-) d using (order_id)
-where b.rec <> d.first{changed}"""
 
 
 def load(
@@ -154,9 +149,10 @@ def explain(batch_date: dt.date, trailing_delimiter: bool = False) -> str:
 
     checked = files.Delivery(Path("orders.csv"), 0, header, trailing_delimiter)
     batch = Batch(checked, batch_date, "$source", "$run_id", False, Future())
-    relation = (
-        f"(\n    select rowid - $first_rowid as rec, * from {RAW_ORDERS}\n"
-        f"    where batch_date = {batch.date_sql}\n)"
+    relation = "batch"
+    cte = (
+        f"with batch as (\n    select rowid - $first_rowid as rec, * from {RAW_ORDERS}\n"
+        f"    where batch_date = {batch.date_sql}\n)\n"
     )
     return "\n".join(
         [
@@ -169,7 +165,9 @@ def explain(batch_date: dt.date, trailing_delimiter: bool = False) -> str:
             f"    {batch.date_sql}, $source, now()",
             f"from {batch.read_csv()};",
             "-- 2. the rows that break a rule (they move to the quarantine)",
-            batch.flag_sql(relation) + ";",
+            cte + batch.flag_sql(relation) + ";",
+            "-- and, when other dates are loaded, updates that change the customer or the day",
+            cte + batch.changed_sql(relation) + ";",
             "-- 3. quarantine them, delete them from raw_orders, record the load, then",
             "commit;",
         ]
@@ -209,6 +207,9 @@ def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
                 f"where batch_date = {batch.date_sql})"
             )
             flagged = con.execute(batch.flag_sql(batch_rows)).df()
+            if others_loaded(con, batch):
+                changed = con.execute(batch.changed_sql(batch_rows)).df()
+                flagged = pd.concat([flagged, changed], ignore_index=True)
             rejected = rejected_records(con)
             outcome = settle(batch, records, held, previous, flagged, rejected)
             quarantine = quarantine_rows(batch, flagged, rejected, records)
@@ -229,6 +230,13 @@ def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
             con.execute("rollback")
             raise
     return outcome
+
+
+def others_loaded(con, batch: Batch) -> bool:
+    """Whether another date is loaded at all (else no update can contradict one)."""
+    return con.execute(
+        f"select exists (select 1 from {RAW_ORDERS} where batch_date <> {batch.date_sql})"
+    ).fetchone()[0]
 
 
 def _querier(con):

@@ -9,53 +9,57 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from decimal import Decimal, InvalidOperation
 
-from lab.contract import AMOUNT_PRECISION, AMOUNT_SCALE, CSV_COLUMNS, MAX_ORDER_AGE_DAYS, STATUSES
+from lab.contract import (
+    AMOUNT_PRECISION,
+    AMOUNT_SCALE,
+    CSV_COLUMNS,
+    MAX_KEY,
+    MAX_ORDER_AGE_DAYS,
+    STATUSES,
+)
 
-MAX_KEY = 2**63 - 1
-_DIGITS = re.compile(r"[0-9]+")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAX_AMOUNT = Decimal(10) ** (AMOUNT_PRECISION - AMOUNT_SCALE)
 
-# How read_csv types each column: keys and dates as text (the engine's own casts accept `0x10`,
-# `1e3` and `2026-1-1`), so the strict casts below decide. Status is text too: an enum column
-# makes an invalid UTF-8 byte abort the whole read instead of rejecting its line.
+# How read_csv types each column. DuckDB's CSV reader casts while it parses (the fast path) and
+# rejects a value it cannot read, with its line. Keys are read as DECIMAL(18, 2), not BIGINT:
+# BIGINT would round `7.5` to 8, a decimal keeps the fraction for the rule to refuse; 18 digits
+# with 2 decimals hold every key up to contract.MAX_KEY. A date is `%Y-%m-%d`. Status is text:
+# an enum column makes an invalid UTF-8 byte abort the whole read instead of rejecting its line.
+KEY_TYPE = "DECIMAL(18, 2)"
 READ_TYPES = {
-    "order_id": "VARCHAR",
-    "customer_id": "VARCHAR",
-    "order_date": "VARCHAR",
+    "order_id": KEY_TYPE,
+    "customer_id": KEY_TYPE,
+    "order_date": "DATE",
     "status": "VARCHAR",
     "amount": f"DECIMAL({AMOUNT_PRECISION}, {AMOUNT_SCALE})",
 }
+DATE_FORMAT = "%Y-%m-%d"
 
 
-def _strict_key(column: str) -> str:
-    # a key is plain digits: `trim(x) = cast(try_cast(x as bigint) as varchar)` refuses signs,
-    # leading zeros, decimals, exponents and hex, and a NUL byte anywhere
+def _key(column: str) -> str:
     return (
-        f"case when trim({column}) = cast(try_cast({column} as bigint) as varchar) "
-        f"and try_cast({column} as bigint) > 0 then try_cast({column} as bigint) end"
+        f"case when {column} = trunc({column}) and {column} between 1 and {MAX_KEY} "
+        f"then cast({column} as bigint) end"
     )
 
 
 def typed_columns(trailing: bool) -> str:
     """The SELECT list that turns a read_csv row into the raw table's five typed columns.
 
-    A value that breaks a rule comes out NULL, so the row is flagged by `BAD_ROW`.
+    A value that breaks a rule comes out NULL, so the row is flagged by `bad_row`.
     """
-    order_id = _strict_key("order_id")
+    order_id = _key("order_id")
     if trailing:
         order_id = f"case when coalesce(_trailing, '') = '' then {order_id} end"
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
     return ",\n".join(
         [
             f"{order_id} as order_id",
-            f"{_strict_key('customer_id')} as customer_id",
-            "case when length(trim(order_date)) = 10 then try_cast(order_date as date) end"
-            " as order_date",
-            f"case when status in ({', '.join(repr(s) for s in STATUSES)}) then status end"
-            " as status",
+            f"{_key('customer_id')} as customer_id",
+            "order_date",
+            f"case when status in ({statuses}) then status end as status",
             "amount",
         ]
     )
@@ -99,25 +103,29 @@ def reason(values: dict[str, str], batch_date: dt.date, *, width: int, found: in
 
 
 def _key_problem(column: str, text: str) -> str:
-    value = text.strip()
-    if not _DIGITS.fullmatch(value):
+    value = _whole_number(text)
+    if value is None:
         return f"{column} is empty or not a whole number"
-    if int(value) > MAX_KEY:
+    if value > MAX_KEY:
         return f"{column} is beyond the largest key the warehouse holds ({MAX_KEY})"
-    if int(value) == 0:
-        return f"{column} is 0 (keys start at 1)"
-    if value.startswith("0"):
-        return f"{column} has leading zeros (keys are plain digits)"
+    if value <= 0:
+        return f"{column} is not a positive number (keys start at 1)"
     return ""
 
 
-def _date_problem(text: str, batch_date: dt.date) -> str:
-    value = text.strip()
+def _whole_number(text: str) -> int | None:
+    """The whole number a text spells, read as the loader reads it (two decimals), else None."""
     try:
-        day = dt.date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else None
+        value = Decimal(text.strip()).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+    return int(value) if value == value.to_integral_value() else None
+
+
+def _date_problem(text: str, batch_date: dt.date) -> str:
+    try:
+        day = dt.datetime.strptime(text.strip(), DATE_FORMAT).date()
     except ValueError:
-        day = None
-    if day is None:
         return "order_date is not a date (YYYY-MM-DD)"
     if day > batch_date:
         return "order_date is after the batch date"

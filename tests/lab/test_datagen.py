@@ -100,7 +100,7 @@ def test_order_ids_never_collide_across_days_at_the_largest_size():
     assert len(np.unique(ids)) == len(ids), "expected unique ids within the chunk"
     last_day = day_number(dt.date.max)
     largest = last_day * contract.ORDER_ID_DAY_STRIDE + contract.MAX_ROWS
-    assert largest < contract.MAX_EXACT_FLOAT_INT, f"expected ids below 2**53, largest {largest}"
+    assert largest <= contract.MAX_KEY, f"expected ids up to the largest key, largest {largest}"
 
 
 def test_order_ids_are_unique_across_dates():
