@@ -24,6 +24,7 @@ from lab.exercises.core import (
     lesson_key,
     load_progress,
 )
+from lab.exercises.ex03_quality import gate_details
 
 MODULES = ("ex01_ingestion", "ex02_dbt", "ex03_quality", "ex04_monitoring", "ex05_orchestration")
 EXERCISE_DATE = EXERCISE_DATES["01"]
@@ -37,6 +38,7 @@ __all__ = [
     "Task",
     "Verdict",
     "check",
+    "gate_details",
     "get",
     "lesson_key",
     "progress",

@@ -19,7 +19,7 @@ KNOWN_POOLS = {"default_pool", "duckdb_writer"}
 def rules(path: Path) -> tuple[list[str], object]:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(path), known_pools=KNOWN_POOLS, include_examples=False)
+    bag = DagBag(dag_folder=str(path), known_pools=KNOWN_POOLS)
     if bag.import_errors:
         return [
             f"import error: {e.strip().splitlines()[-1]}" for e in bag.import_errors.values()

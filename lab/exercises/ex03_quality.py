@@ -146,6 +146,7 @@ def _validate(expectation, frame: pd.DataFrame) -> bool:
 
     _quiet()
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     asset = context.data_sources.add_pandas("scratch").add_dataframe_asset("frame")
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
         batch_parameters={"dataframe": frame}

@@ -188,7 +188,7 @@ def unit_test_text(rule_path: Path, values: str, evals: list[tuple[int, bool]]) 
     ]
     doc = {
         "rule_files": [str(rule_path)],
-        "evaluation_interval": "1m",
+        "evaluation_interval": "1h",  # one sample an hour: evaluate when one is there
         "tests": [
             {
                 "interval": "1h",
