@@ -57,6 +57,13 @@ def check(lesson: str | int, **answers) -> Feedback:
     return get(lesson).check(**answers)
 
 
+def _cell(value):
+    """True done, False not yet, None not checked yet, "" no such task (pandas may say NaN)."""
+    if isinstance(value, float) and value != value:
+        return None
+    return value if value in (True, False, "") else None
+
+
 class Progress:
     """Lessons x tasks from the latest checks: a table, a widget in a notebook, text elsewhere."""
 
@@ -64,13 +71,13 @@ class Progress:
         self.table = table
 
     def __str__(self) -> str:
-        marks = {True: "x", False: " ", None: "-"}
+        marks = {True: "[x]", False: "[ ]", None: "[-]", "": ""}
         width = max(len(c) for c in self.table.columns) if len(self.table.columns) else 1
         first = max([len("lesson"), *(len(str(i)) for i in self.table.index)])
         header = f"{'lesson':<{first}}  " + "  ".join(f"{c:^{width}}" for c in self.table.columns)
         lines = [header]
         for lesson, row in self.table.iterrows():
-            cells = "  ".join(f"{'[' + marks[v] + ']':^{width}}" for v in row)
+            cells = "  ".join(f"{marks[_cell(v)]:^{width}}" for v in row)
             lines.append(f"{lesson:<{first}}  {cells}".rstrip())
         lines.append("[x] done  [ ] not yet  [-] not checked yet")
         return "\n".join(lines)
@@ -98,9 +105,8 @@ def progress() -> Progress:
     for lesson, exercise in sorted(EXERCISES.items()):
         verdicts = saved.get(lesson, {})
         row = [verdicts.get(t.key, {}).get("done") for t in exercise.tasks]
-        rows[f"{lesson} {exercise.title}"] = row + [None] * (width - len(row))
+        rows[f"{lesson} {exercise.title}"] = row + [""] * (width - len(row))
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=[f"task {i + 1}" for i in range(width)]
     )
-    table = table.astype(object).where(table.notna(), None)
     return Progress(table)

@@ -69,13 +69,15 @@ class _Unreadable:
 
 
 def notebook_answers(exercise, path: Path) -> dict[str, Any]:
-    """The answers to grade: what the notebook's last check passed in (kept in the sandbox
-    state), overridden by the values its answer cells assign literally in the saved file."""
+    """The answers to grade: the values the saved notebook's answer cells assign literally;
+    where a cell computes its answer, or still holds the blank TODO (None or ""), the value
+    the notebook's last check passed in (kept in the sandbox state)."""
     from lab.exercises.core import recorded_answers
 
     answers = recorded_answers(exercise.lesson)
     if path.exists():
         for name, value in read_answers(path, exercise.answers).items():
-            if not isinstance(value, _Unreadable) or name not in answers:
+            blank = value is None or value == "" or isinstance(value, _Unreadable)
+            if not blank or name not in answers:
                 answers[name] = value
     return answers

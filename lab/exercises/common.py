@@ -58,7 +58,10 @@ def remove(paths: list[Path], settings: Settings, said: list[str]) -> None:
     for path in paths:
         if not path.exists():
             continue
-        shown = path.relative_to(settings.root) if path.is_relative_to(settings.root) else path.name
+        if path.is_relative_to(settings.root):
+            shown = path.relative_to(settings.root)
+        else:
+            shown = f"{path.parent.name}/{path.name}"
         said.append(f"{shown}")
         if path.is_dir():
             shutil.rmtree(path)

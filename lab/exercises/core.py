@@ -50,6 +50,7 @@ class Exercise:
     tasks: list[Task]
     answers: tuple[str, ...] = ()  # names of notebook variables the checks read
     start: Callable[[Settings], list[str]] | None = None  # undo the exercise; say what went
+    work: str = ""  # what `start` removes, said before it does
 
     def task(self, key: str) -> Task:
         return next(t for t in self.tasks if t.key == key)

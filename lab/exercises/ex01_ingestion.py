@@ -223,6 +223,7 @@ EXERCISE = register(
         notebook="01_ingestion.ipynb",
         answers=("reconcile_sql",),
         start=start,
+        work=f"the batch of {DAY} (landed file, loaded and quarantined rows, gate results)",
         tasks=[
             Task(
                 "1",

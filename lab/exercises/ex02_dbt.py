@@ -266,6 +266,7 @@ EXERCISE = register(
         title="your own mart",
         notebook="02_dbt.ipynb",
         start=start,
+        work=f"your models in {FOLDER}/ and the table {MODEL}",
         tasks=[
             Task(
                 "1",

@@ -208,6 +208,7 @@ EXERCISE = register(
         notebook="03_great_expectations.ipynb",
         answers=("failing_expectation", "observed_value", "my_expectation"),
         start=start,
+        work=f"the batch of {DAY} (landed file, loaded and quarantined rows, gate results)",
         tasks=[
             Task(
                 "1",

@@ -236,6 +236,7 @@ EXERCISE = register(
         notebook="04_monitoring.ipynb",
         answers=("step_summary_sql", "slowest_step_sql"),
         start=start,
+        work=f"your alert rules in {RULE_FILE}",
         tasks=[
             Task(
                 "1",

@@ -215,6 +215,7 @@ EXERCISE = register(
         title="orchestrate",
         notebook="05_orchestration.ipynb",
         start=start,
+        work=f"the batch of {DAY}, runs/{OUTPUT_FOLDER}/ and {DAG_FILE}",
         tasks=[
             Task(
                 "1",

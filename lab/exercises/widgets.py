@@ -11,6 +11,8 @@ import html
 
 import ipywidgets as w
 
+from lab.exercises import _cell
+
 DONE, OPEN = "✅", "⬜"
 
 
@@ -67,11 +69,11 @@ def feedback_panel(feedback) -> w.VBox:
 
 def progress_panel(table) -> w.HTML:
     """Lessons x tasks: ✅ done, ⬜ not yet, · not checked yet."""
-    marks = {True: DONE, False: OPEN, None: "·"}
+    marks = {True: DONE, False: OPEN, None: "·", "": ""}
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = "".join(
         f"<tr><th>{html.escape(str(index))}</th>"
-        + "".join(f"<td style='text-align:center'>{marks.get(v, v)}</td>" for v in row)
+        + "".join(f"<td style='text-align:center'>{marks[_cell(v)]}</td>" for v in row)
         + "</tr>"
         for index, row in zip(table.index, table.itertuples(index=False), strict=True)
     )
