@@ -243,7 +243,8 @@ def check_staging_only(answers) -> Verdict:
     if not tests:
         return Verdict(False, "the last build ran no tests")
     if bad:
-        return Verdict(False, f"{bad[0]['unique_id'].split('.')[-1]}: {bad[0]['status']}")
+        name = bad[0]["unique_id"].split(".")[2]  # resource.project.name[.hash]
+        return Verdict(False, f"the last build did not pass: {name} {bad[0]['status']}")
     return Verdict(
         True,
         f"the last build was the staging layer: {', '.join(sorted(built))} and {len(tests)} tests, all passed",
