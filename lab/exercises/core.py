@@ -118,7 +118,7 @@ class Feedback:
         lines = [f"**{self.title}: {status}**", ""]
         for task, verdict in self.items():
             lines.append(
-                f"- {'✅' if verdict.done else '⬜'} **{task.key}. {task.title}**: {verdict.message}"
+                f"- {'☑' if verdict.done else '☐'} **{task.key}. {task.title}**: {verdict.message}"
             )
             if not verdict.done and task.hints:
                 lines.append(f"  - *hint:* {task.hints[0]}")

@@ -13,12 +13,14 @@ import ipywidgets as w
 
 from lab.exercises import _cell
 
-DONE, OPEN = "✅", "⬜"
+DONE, OPEN = "☑", "☐"  # in the fonts every browser has (emoji fonts are not)
+GREEN, AMBER = "#2e7d32", "#b26a00"
 
 
 def _task_row(task, verdict) -> w.VBox:
     head = w.HTML(
-        f"<div>{DONE if verdict.done else OPEN} <b>{html.escape(task.key)}. "
+        f"<div><span style='color:{GREEN if verdict.done else AMBER}'>"
+        f"{DONE if verdict.done else OPEN}</span> <b>{html.escape(task.key)}. "
         f"{html.escape(task.title)}</b><br><span style='margin-left:1.6em'>"
         f"{html.escape(verdict.message)}</span></div>"
     )
@@ -57,7 +59,7 @@ def _task_row(task, verdict) -> w.VBox:
 def feedback_panel(feedback) -> w.VBox:
     """The checklist of one exercise's check, with hint and solution buttons."""
     status = "passed" if feedback.passed else "not yet"
-    colour = "#2e7d32" if feedback.passed else "#b26a00"
+    colour = GREEN if feedback.passed else AMBER
     title = w.HTML(
         f"<h4 style='margin:0.2em 0'>{html.escape(feedback.title)}: "
         f"<span style='color:{colour}'>{status}</span></h4>"

@@ -50,7 +50,7 @@ def test_text_and_markdown_show_each_verdict_and_a_crashing_check_is_a_verdict()
     assert "[x] 1. first" in text and "[ ] 2. second" in text and "still wrong: x" in text, text
     assert "hint: h1" in text and "sol2" not in text, text
     assert "ZeroDivisionError" in text, text
-    assert "⬜ **2. second**: still wrong: x" in feedback._repr_markdown_()
+    assert "☐ **2. second**: still wrong: x" in feedback._repr_markdown_()
 
 
 def test_the_hint_button_reveals_one_more_hint_per_click_and_the_solution_only_on_request():
