@@ -192,7 +192,8 @@ def _grade_folder(folder, args) -> int:
 
     lesson = args.lesson
     if lesson is None:
-        names = {m.group(1) for p in folder.rglob("*.ipynb") if (m := re.match(r"(\d\d)_", p.name))}
+        books = [folder] if folder.is_file() else folder.rglob("*.ipynb")
+        names = {m.group(1) for p in books if (m := re.match(r"(\d\d)_", p.name))}
         if len(names) != 1:
             raise exercises_error(
                 f"Cannot tell which exercise the notebooks in {folder} are (found {sorted(names) or 'none'}). "
@@ -201,7 +202,7 @@ def _grade_folder(folder, args) -> int:
         lesson = names.pop()
     source = folder if folder.is_dir() else folder.parent
     with tempfile.TemporaryDirectory(prefix="lab-grade-") as work:
-        header, rows = grading.grade_folder(lesson, source, Path(work))
+        header, rows = grading.grade_folder(lesson, folder, Path(work))
     if not rows:
         print(f"No submissions found in {source}.")
         return 1

@@ -114,11 +114,15 @@ def grade_notebook(lesson: str, notebook: Path, base: Path, template: Path | Non
 def grade_folder(
     lesson: str, folder: Path, work: Path, say: Callable[[str], None] = print
 ) -> tuple[list[str], list[list[str]]]:
-    """Grade every learner's notebook in `folder`; return the header and rows of learners x tasks."""
+    """Grade every learner's notebook in `folder` (or the one notebook `folder` names); return
+    the header and rows of learners x tasks."""
     from lab import exercises, sandbox
 
     exercise = exercises.get(lesson)
-    found = submissions(folder, exercise.lesson)
+    if folder.is_file():  # one notebook: one learner, named after the file
+        found = [Submission(folder.stem, folder)]
+    else:
+        found = submissions(folder, exercise.lesson)
     template_base = work / "_template"
     with environ(scratch_env(template_base)):
         sandbox.prepare(say=lambda _: None)

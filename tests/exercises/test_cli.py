@@ -122,3 +122,10 @@ def test_grading_a_folder_runs_each_learner_in_a_sandbox_of_their_own(
     assert not (get_settings().root / "exercises/work/quality_alerts.yml").exists(), (
         "a learner's files must stay in their own scratch sandbox"
     )
+    single = tmp_path / "bob.csv"
+    args = ["grade", str(submitted / "bob.ipynb"), "--lesson", "4", "--csv", str(single)]
+    assert cli.main(args) == 0, capsys.readouterr()
+    capsys.readouterr()
+    with single.open() as fh:
+        rows = list(csv.reader(fh))
+    assert [row[0] for row in rows[1:]] == ["bob"], rows
