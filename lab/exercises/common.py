@@ -90,3 +90,26 @@ def delete_day(day: dt.date, settings: Settings, said: list[str]) -> None:
                 said.append(f"{n} rows of {day} in {table}")
     stored = settings.gx_validations_dir / "orders" / f"orders_{day.isoformat()}"
     remove([stored], settings, said)
+
+
+def split_rows(frame: pd.DataFrame, day: dt.date) -> tuple[pd.DataFrame, set[int]]:
+    """A batch as the loader splits it: the rows it loads, and the line numbers it quarantines.
+
+    The frame is loaded with `lab.ingest.load_file` into a throwaway DuckDB file, so the checks
+    judge a file by the loader's own rules, whatever they are.
+    """
+    import tempfile
+
+    from lab.ingest import load_file
+    from lab.warehouse import DuckDBWarehouse
+
+    with tempfile.TemporaryDirectory(prefix="lab-split-") as tmp:
+        csv = Path(tmp) / "batch.csv"
+        csv.write_text(frame.to_csv(index=False))
+        scratch = DuckDBWarehouse(Path(tmp) / "scratch.duckdb")
+        load_file(csv, day, warehouse=scratch)
+        good = scratch.query(
+            f"select order_id, customer_id, order_date, status, amount from {RAW_ORDERS}"
+        )
+        lines = scratch.query(f"select line_number from {QUARANTINE_ORDERS}")["line_number"]
+    return good, set(lines.astype(int))

@@ -6,7 +6,7 @@ import pandas as pd
 
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings
 from lab.contract import CSV_COLUMNS
-from lab.exercises.common import day_of, delete_day, run_learner_sql
+from lab.exercises.common import day_of, delete_day, run_learner_sql, split_rows
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
 from lab.warehouse import get_warehouse
 
@@ -51,23 +51,20 @@ def check_landed(answers) -> Verdict:
     expected = _expected(len(frame))
     differ = int((frame.values != expected[list(CSV_COLUMNS)].values).any(axis=1).sum())
     if differ > ALLOWED_REPAIRS:
-        from lab.ingest import validate_rows
-
-        _, bad = validate_rows(frame)
+        bad = _file_split(frame)[1]
         return Verdict(
             False,
             f"the landed file of {day} is not a dirty={DIRTY} batch: {differ} of its {len(frame)} rows "
             f"differ from one, and {len(bad)} rows ({len(bad) / len(frame):.0%}) fail row "
             f"validation (a dirty={DIRTY} batch of that size has "
-            f"{len(validate_rows(expected)[1])}). Land it again with dirty={DIRTY}",
+            f"{len(_file_split(expected)[1])}). Land it again with dirty={DIRTY}",
         )
     return Verdict(True, f"a dirty={DIRTY} batch of {len(frame)} rows is landed for {day}")
 
 
-def _file_split(frame: pd.DataFrame):
-    from lab.ingest import validate_rows
-
-    return validate_rows(frame)
+def _file_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, set[int]]:
+    """The rows the loader loads from this file, and the line numbers it quarantines."""
+    return split_rows(frame, day_of(LESSON))
 
 
 def check_loaded(answers) -> Verdict:
@@ -78,7 +75,7 @@ def check_loaded(answers) -> Verdict:
     warehouse = get_warehouse()
     if not warehouse.table_exists(RAW_ORDERS):
         return Verdict(False, f"{RAW_ORDERS} does not exist yet: load the day")
-    good, bad = _file_split(frame)
+    good, bad_lines = _file_split(frame)
     loaded = warehouse.query(
         f"select order_id, customer_id, order_date, status, amount from {RAW_ORDERS} where batch_date = ?",
         [day],
@@ -96,7 +93,6 @@ def check_loaded(answers) -> Verdict:
         return Verdict(False, f"no rows of {day} are in the warehouse: call ingest.load_batch(day)")
     want, have = _keys(good), _keys(loaded)
     missing, extra = len(want - have), len(have - want)
-    bad_lines = set(bad["line_number"].astype(int))
     if missing or extra or lines != bad_lines:
         return Verdict(
             False,
@@ -166,16 +162,18 @@ def check_replay(answers) -> Verdict:
     warehouse = get_warehouse()
     if frame is None or not warehouse.table_exists(RAW_ORDERS):
         return Verdict(False, f"land and load the batch of {day} first")
-    good0, bad0 = _file_split(_expected(len(frame)))
-    ids0 = pd.to_numeric(bad0["order_id"], errors="coerce").dropna().astype("int64")
-    repairable = set(ids0) - set(good0["order_id"])
+    original = _expected(len(frame))
+    good0, bad_lines0 = _file_split(original)
+    at_bad_lines = original.iloc[[line - 2 for line in sorted(bad_lines0)]]  # line 1: header
+    ids0 = pd.to_numeric(at_bad_lines["order_id"], errors="coerce").dropna().astype("int64")
+    repairable = set(ids0) - set(good0["order_id"].astype("int64"))
     loaded = set(
         warehouse.query(f"select order_id from {RAW_ORDERS} where batch_date = ?", [day])[
             "order_id"
         ]
     )
     good_now, _ = _file_split(frame)
-    in_file = repairable & set(good_now["order_id"])
+    in_file = repairable & set(good_now["order_id"].astype("int64"))
     in_warehouse = repairable & loaded
     if not in_file and not in_warehouse:
         return Verdict(

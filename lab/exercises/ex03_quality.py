@@ -156,9 +156,9 @@ def _validate(expectation, frame: pd.DataFrame) -> bool:
 
 def _clean_frame() -> pd.DataFrame:
     from lab.datagen import make_orders
-    from lab.ingest import validate_rows
+    from lab.exercises.common import split_rows
 
-    good, _ = validate_rows(make_orders(day_of(LESSON), dirty=0.0))
+    good, _ = split_rows(make_orders(day_of(LESSON), dirty=0.0), day_of(LESSON))
     return good.assign(amount=good["amount"].astype(float), batch_date=day_of(LESSON))
 
 
