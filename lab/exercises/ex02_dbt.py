@@ -129,8 +129,17 @@ def _tests_on(manifest: dict, model_id: str) -> list[dict]:
     ]
 
 
-def _run_tests() -> dict[str, str]:
-    """Run the model's tests now (dbt test), keeping dbt's own latest results as they were."""
+def _run_tests(answers: dict) -> dict[str, str]:
+    """Run the model's tests now (dbt test), keeping dbt's own latest results as they were.
+
+    Tasks 2 and 3 both need the outcome; one check runs dbt once (kept in its answers dict).
+    """
+    if "_dbt_test_statuses" not in answers:
+        answers["_dbt_test_statuses"] = _dbt_test()
+    return answers["_dbt_test_statuses"]
+
+
+def _dbt_test() -> dict[str, str]:
     from lab import transform
 
     target = _target()
@@ -174,7 +183,7 @@ def check_yaml_tests(answers) -> Verdict:
             False,
             "; ".join(problems) + f" (in {FOLDER}/{MODEL}.yml; run a dbt command so dbt reads it)",
         )
-    statuses = _run_tests()
+    statuses = _run_tests(answers)
     failed = {
         n: s
         for n, s in statuses.items()
@@ -197,7 +206,7 @@ def check_unit_test(answers) -> Verdict:
             False,
             f"no unit test for {MODEL} in its YAML (a `unit_tests:` entry with model: {MODEL})",
         )
-    statuses = _run_tests()
+    statuses = _run_tests(answers)
     names = {u["name"] for u in units}
     if "<dbt>" in statuses:
         return Verdict(False, f"dbt could not run the tests: {statuses['<dbt>']}")
