@@ -1,4 +1,4 @@
-"""The `lab` command: setup, pipeline, doctor (--stack), datagen, reset, notebooks.
+"""The `lab` command: setup, pipeline, doctor (--stack), datagen, reset, grade, progress, solve.
 
 Errors the learner can fix are printed as one sentence (no traceback) with exit code 1;
 exit code 2 is for usage errors (argparse's own).
@@ -22,17 +22,47 @@ def _cmd_setup(args) -> int:
     return 0
 
 
+def _confirm(question: str, yes: bool) -> bool:
+    """Ask before deleting; `--yes` answers for scripts. No answer (no terminal) means no."""
+    if yes:
+        return True
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def _cmd_reset(args) -> int:
-    from lab import sandbox
+    from lab import exercises, sandbox
     from lab.config import get_settings
 
     settings = get_settings()
-    if not args.yes:
+    if args.lesson:
+        first = exercises.lesson_key(args.lesson)
+        later = [e for k, e in sorted(exercises.EXERCISES.items()) if k >= first]
         print(
-            f"This deletes {settings.home} and {settings.runs_dir}: the warehouse, the lake "
-            "folder and saved runs. Run `lab reset --yes` to go ahead."
+            f"Back to the start of lesson {first}. This removes the work of exercises "
+            f"{', '.join(e.lesson for e in later)}:"
         )
-        return 1
+        for exercise in later:
+            print(f"  {exercise.lesson}: {exercise.work}")
+        if not _confirm("Remove it?", args.yes):
+            print("Nothing removed.")
+            return 0
+        sandbox.reset_lesson(first)
+        print(
+            f"Lesson {first} starts afresh; the lessons' own data and earlier exercises are kept."
+        )
+        return 0
+    print(
+        f"This deletes {settings.home} and {settings.runs_dir}: the warehouse, the lake folder, "
+        "your exercise progress and saved runs."
+    )
+    if not _confirm("Delete them?", args.yes):
+        print("Nothing deleted. (`lab reset --yes` deletes without asking.)")
+        return 0
     sandbox.reset()
     print("Reset done. `lab setup` (or `make lab`) prepares a fresh sandbox.")
     return 0
@@ -149,10 +179,80 @@ def summary_text(run, seconds: float) -> str:
 
 
 def _cmd_grade(args) -> int:
+    from pathlib import Path
+
+    from lab import exercises
+    from lab.config import get_settings
+
+    target = Path(args.target)
+    if (
+        target.exists()
+        and (target.is_dir() or target.suffix == ".ipynb")
+        and not args.target.isdigit()
+    ):
+        return _grade_folder(target, args)
+    exercise = exercises.get(args.target)
+    from lab.exercises.answers import notebook_answers
+
+    notebook = get_settings().exercises_dir / exercise.notebook
+    feedback = exercise.check(**notebook_answers(exercise, notebook))
+    print(
+        f"(answers read from {notebook.name}: its answer cells, and the values its last check used)"
+    )
+    print(feedback)
+    return 0 if feedback.passed else 1
+
+
+def _grade_folder(folder, args) -> int:
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from lab.exercises import grading
+
+    lesson = args.lesson
+    if lesson is None:
+        books = [folder] if folder.is_file() else folder.rglob("*.ipynb")
+        names = {m.group(1) for p in books if (m := re.match(r"(\d\d)_", p.name))}
+        if len(names) != 1:
+            raise exercises_error(
+                f"Cannot tell which exercise the notebooks in {folder} are (found {sorted(names) or 'none'}). "
+                "Fix: add --lesson N."
+            )
+        lesson = names.pop()
+    source = folder if folder.is_dir() else folder.parent
+    with tempfile.TemporaryDirectory(prefix="lab-grade-") as work:
+        header, rows = grading.grade_folder(lesson, folder, Path(work))
+    if not rows:
+        print(f"No submissions found in {source}.")
+        return 1
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    out = Path(args.csv) if args.csv else source / f"grades_{lesson}.csv"
+    grading.write_csv(out, header, rows)
+    print(f"Wrote {out}")
+    return 0
+
+
+def exercises_error(message: str):
+    from lab.exercises import ExerciseError
+
+    return ExerciseError(message)
+
+
+def _cmd_progress(args) -> int:
     from lab import exercises
 
-    answers = {"answer": args.answer} if args.answer else {}
-    feedback = exercises.check(args.exercise, **answers)
+    print(exercises.progress())
+    return 0
+
+
+def _cmd_solve(args) -> int:
+    from lab import exercises, sandbox
+
+    key = exercises.lesson_key(args.lesson)
+    feedback = sandbox.solve_lesson(key)
     print(feedback)
     return 0 if feedback.passed else 1
 
@@ -373,8 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-days", type=int, default=7, help="days of order history to load")
     p.set_defaults(func=_cmd_setup)
 
-    p = sub.add_parser("reset", help="delete the local state and saved runs")
-    p.add_argument("--yes", action="store_true", help="really delete")
+    p = sub.add_parser("reset", help="delete the local state (asks first), or one lesson's work")
+    p.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    p.add_argument(
+        "--lesson", help="only back to the start of this lesson (1-5): its exercise and later ones"
+    )
     p.set_defaults(func=_cmd_reset)
 
     p = sub.add_parser("doctor", help="check every part of the sandbox and say how to fix it")
@@ -461,10 +564,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("extra", nargs="*", help="more JupyterLab options, e.g. --no-browser")
     p.set_defaults(func=_cmd_jupyter)
 
-    p = sub.add_parser("grade", help="check an exercise (01, 02, 03) and give hints")
-    p.add_argument("exercise", choices=["01", "02", "03"])
-    p.add_argument("--answer", help="your answer, for exercises that ask for one")
+    p = sub.add_parser(
+        "grade", help="check an exercise (1-5), or grade a folder of learners' notebooks"
+    )
+    p.add_argument(
+        "target", help="an exercise number (1 or 01), or a folder with one notebook a learner"
+    )
+    p.add_argument("--lesson", help="with a folder: which exercise (default: from file names)")
+    p.add_argument("--csv", help="with a folder: where to write the table (default: in it)")
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("progress", help="your exercises: lessons x tasks, done or not")
+    p.set_defaults(func=_cmd_progress)
+
+    p = sub.add_parser("solve", help="load a lesson's exercise solution into the sandbox")
+    p.add_argument("--lesson", required=True, help="the lesson (1-5)")
+    p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")
     p.add_argument("names", nargs="*", help="notebook file names (default: all)")

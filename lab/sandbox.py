@@ -73,6 +73,41 @@ def reset(say: Callable[[str], None] = _say) -> None:
             shutil.rmtree(uncommitted / sub)
 
 
+def reset_lesson(lesson: str, say: Callable[[str], None] = _say) -> list[str]:
+    """Back to the start of a lesson: undo its exercise and every later one; return what went."""
+    from lab import exercises
+
+    settings = get_settings()
+    first = exercises.lesson_key(lesson)
+    removed: list[str] = []
+    for key, exercise in sorted(exercises.EXERCISES.items()):
+        if key >= first and exercise.start is not None:
+            removed += [f"exercise {key}: {what}" for what in exercise.start(settings)]
+    for line in removed or [f"nothing: lesson {first} and later hold no exercise work"]:
+        say(f"  removed {line}")
+    return removed
+
+
+def solve_lesson(lesson: str, say: Callable[[str], None] = _say):
+    """Load a lesson's solution state: run its exercise's solution notebook here, then check it."""
+    from lab import exercises
+    from lab.notebooks import execute
+
+    settings = get_settings()
+    exercise = exercises.get(lesson)
+    path = settings.exercises_dir / "solutions" / exercise.notebook
+    say(f"Running {path.relative_to(settings.root)} in this sandbox ...")
+    execute(path, timeout=900)
+    return exercises.check(exercise.lesson, **_answers(exercise))
+
+
+def _answers(exercise) -> dict:
+    from lab.exercises.answers import notebook_answers
+
+    settings = get_settings()
+    return notebook_answers(exercise, settings.exercises_dir / "solutions" / exercise.notebook)
+
+
 @dataclass
 class Check:
     part: str

@@ -96,14 +96,17 @@ def test_a_bad_date_prints_one_error_line_and_exits_1(capsys):
     assert "error: '2026-13-45' is not a date. Fix: use the ISO form YYYY-MM-DD" in err, err
 
 
-def test_reset_without_yes_refuses_and_keeps_the_state(capsys, lab_env):
+def test_reset_without_yes_asks_and_a_no_keeps_the_state(capsys, lab_env, monkeypatch):
+    import io
+
     marker = lab_env.home / "keep.txt"
     marker.write_text("learner work")
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
     code, out, _ = run(capsys, "reset")
-    assert code == 1, f"expected exit 1 without --yes, got {code}"
+    assert code == 0, f"expected exit 0 when the learner declines, got {code}"
     assert f"This deletes {lab_env.home} and {lab_env.runs_dir}" in out, out
-    assert "Run `lab reset --yes` to go ahead" in out, out
-    assert marker.exists(), "expected the state untouched without --yes"
+    assert "Delete them? [y/N]" in out and "Nothing deleted" in out, out
+    assert marker.exists(), "expected the state untouched after a no"
 
 
 def test_reset_with_yes_deletes_the_state_and_the_runs(capsys, lab_env):

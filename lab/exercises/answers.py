@@ -1,0 +1,83 @@
+"""Read a learner's answers from an exercise notebook without running it.
+
+An answer is a top-level assignment in a code cell (`reconcile_sql = "select ..."`): a literal
+(text, number, list, dict), or a call with literal arguments such as
+`gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)`. The last assignment wins, as it
+would when the notebook runs top to bottom.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """A call found in an answer cell: the called name and its literal keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _value(node: ast.expr) -> Any:
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return CallSpec(name, {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg})
+    return ast.literal_eval(node)
+
+
+def read_answers(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """The values the notebook assigns to `names` (names it does not assign are left out)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    found: dict[str, Any] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(
+            line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for statement in tree.body:
+            if not isinstance(statement, ast.Assign):
+                continue
+            for target in statement.targets:
+                if isinstance(target, ast.Name) and target.id in names:
+                    try:
+                        found[target.id] = _value(statement.value)
+                    except (ValueError, TypeError, SyntaxError):
+                        found[target.id] = _Unreadable(ast.unparse(statement.value))
+    return found
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """An answer computed by code: the grader cannot know its value without running it."""
+
+    source: str
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def notebook_answers(exercise, path: Path) -> dict[str, Any]:
+    """The answers to grade: the values the saved notebook's answer cells assign literally;
+    where a cell computes its answer, or still holds the blank TODO (None or ""), the value
+    the notebook's last check passed in (kept in the sandbox state)."""
+    from lab.exercises.core import recorded_answers
+
+    answers = recorded_answers(exercise.lesson)
+    if path.exists():
+        for name, value in read_answers(path, exercise.answers).items():
+            blank = value is None or value == "" or isinstance(value, _Unreadable)
+            if not blank or name not in answers:
+                answers[name] = value
+    return answers

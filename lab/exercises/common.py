@@ -1,0 +1,115 @@
+"""Helpers the exercise checks share: the exercises' own days, the learner's SQL, written files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings
+from lab.contract import as_date
+from lab.warehouse import get_warehouse
+
+# The days the exercises work on: none of them is a lesson's day, so an exercise never
+# disturbs what the lessons show.
+EXERCISE_DATES = {"01": "2026-11-10", "03": "2026-11-11", "05": "2026-11-12"}
+
+
+def day_of(lesson: str) -> dt.date:
+    return as_date(EXERCISE_DATES[lesson])
+
+
+def sql(query: str, params=None) -> pd.DataFrame:
+    """Run a query on the warehouse (short-lived connection) and return its rows."""
+    return get_warehouse().query(query, params)
+
+
+def run_learner_sql(query: object, name: str) -> pd.DataFrame:
+    """The learner's query as a DataFrame with lower-case column names, or a LabError saying why not."""
+    from lab.exercises.core import ExerciseError
+
+    if not isinstance(query, str) or not query.strip():
+        raise ExerciseError(
+            f'`{name}` is empty: write your query as text, e.g. {name} = "select ...".'
+        )
+    try:
+        frame = sql(query)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExerciseError(f"your query `{name}` does not run: {first}") from None
+    frame.columns = [str(c).lower() for c in frame.columns]
+    return frame
+
+
+def write_file(relative: str, text: str, settings: Settings | None = None) -> Path:
+    """Write a file of the project (a dbt model, an alert rule, a DAG) and say where it went."""
+    settings = settings or get_settings()
+    path = settings.root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.strip("\n") + "\n")
+    print(f"wrote {relative} ({len(text.strip().splitlines())} lines)")
+    return path
+
+
+def remove(paths: list[Path], settings: Settings, said: list[str]) -> None:
+    """Remove files or folders that exist, saying each."""
+    for path in paths:
+        if not path.exists():
+            continue
+        if path.is_relative_to(settings.root):
+            shown = path.relative_to(settings.root)
+        else:
+            shown = f"{path.parent.name}/{path.name}"
+        said.append(f"{shown}")
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def delete_day(day: dt.date, settings: Settings, said: list[str]) -> None:
+    """Remove one day's batch from the lake, the warehouse and the stored gate results."""
+    from lab.ingest import batch_path
+    from lab.lake import get_lake
+
+    lake = get_lake(settings)
+    path = batch_path(day, settings)
+    if lake.exists(path):
+        lake.fs.rm(path)
+        said.append(f"the landed batch of {day}")
+    warehouse = get_warehouse(settings)
+    for table in (RAW_ORDERS, QUARANTINE_ORDERS):
+        if warehouse.table_exists(table):
+            n = int(
+                warehouse.scalar(f"select count(*) from {table} where batch_date = ?", [day]) or 0
+            )
+            if n:
+                warehouse.execute(f"delete from {table} where batch_date = ?", [day])
+                said.append(f"{n} rows of {day} in {table}")
+    stored = settings.gx_validations_dir / "orders" / f"orders_{day.isoformat()}"
+    remove([stored], settings, said)
+
+
+def split_rows(frame: pd.DataFrame, day: dt.date) -> tuple[pd.DataFrame, set[int]]:
+    """A batch as the loader splits it: the rows it loads, and the line numbers it quarantines.
+
+    The frame is loaded with `lab.ingest.load_file` into a throwaway DuckDB file, so the checks
+    judge a file by the loader's own rules, whatever they are.
+    """
+    import tempfile
+
+    from lab.ingest import load_file
+    from lab.warehouse import DuckDBWarehouse
+
+    with tempfile.TemporaryDirectory(prefix="lab-split-") as tmp:
+        csv = Path(tmp) / "batch.csv"
+        csv.write_text(frame.to_csv(index=False))
+        scratch = DuckDBWarehouse(Path(tmp) / "scratch.duckdb")
+        load_file(csv, day, warehouse=scratch)
+        good = scratch.query(
+            f"select order_id, customer_id, order_date, status, amount from {RAW_ORDERS}"
+        )
+        lines = scratch.query(f"select line_number from {QUARANTINE_ORDERS}")["line_number"]
+    return good, set(lines.astype(int))

@@ -1,0 +1,228 @@
+"""The shape of an exercise: tasks, one verdict a task, feedback, and a registry by lesson.
+
+A check never says "done" when something is wrong: every task reports its own verdict with a
+message that says what was found, and the exercise passes only when every task is done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.config import Settings, get_settings
+from lab.errors import LabError
+
+
+class ExerciseError(LabError):
+    """An exercise number that does not exist, or an answer that cannot be read."""
+
+
+@dataclass
+class Verdict:
+    """The outcome of one task's check: done or not, and what was found."""
+
+    done: bool
+    message: str
+
+
+@dataclass
+class Task:
+    """One requirement of an exercise, with its check, its hints and its solution text."""
+
+    key: str
+    title: str
+    check: Callable[[dict[str, Any]], Verdict]
+    hints: list[str] = field(default_factory=list)
+    solution: str = ""
+
+
+@dataclass
+class Exercise:
+    """One lesson's exercise: its tasks and the functions that move the sandbox's state."""
+
+    lesson: str
+    title: str
+    notebook: str
+    tasks: list[Task]
+    answers: tuple[str, ...] = ()  # names of notebook variables the checks read
+    start: Callable[[Settings], list[str]] | None = None  # undo the exercise; say what went
+    work: str = ""  # what `start` removes, said before it does
+
+    def task(self, key: str) -> Task:
+        return next(t for t in self.tasks if t.key == key)
+
+    def check(self, **answers: Any) -> Feedback:
+        """Run every task's check; a check that crashes is a verdict too, never a traceback."""
+        verdicts = []
+        answers = dict(answers)  # the checks of one call may share work in it
+        for task in self.tasks:
+            try:
+                verdict = task.check(answers)
+            except LabError as exc:
+                verdict = Verdict(False, str(exc))
+            except Exception as exc:  # a learner's broken state must not break the check
+                verdict = Verdict(
+                    False, f"the check could not inspect this: {type(exc).__name__}: {exc}"
+                )
+            verdicts.append(verdict)
+        feedback = Feedback(self, verdicts)
+        record(feedback, {k: v for k, v in answers.items() if k in self.answers})
+        return feedback
+
+
+@dataclass
+class Feedback:
+    """What a check found: one verdict a task, as text, Markdown, or a widget panel."""
+
+    exercise: Exercise
+    verdicts: list[Verdict]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdicts) and all(v.done for v in self.verdicts)
+
+    @property
+    def title(self) -> str:
+        return f"Exercise {self.exercise.lesson} · {self.exercise.title}"
+
+    def items(self) -> list[tuple[Task, Verdict]]:
+        return list(zip(self.exercise.tasks, self.verdicts, strict=True))
+
+    def table(self):
+        """One row a task: key, title, done, message."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {"task": t.key, "title": t.title, "done": v.done, "message": v.message}
+                for t, v in self.items()
+            ]
+        )
+
+    def __str__(self) -> str:
+        status = "PASSED" if self.passed else "not yet"
+        done = sum(v.done for v in self.verdicts)
+        lines = [f"{self.title}: {status} ({done} of {len(self.verdicts)} tasks done)"]
+        for task, verdict in self.items():
+            lines.append(f"  [{'x' if verdict.done else ' '}] {task.key}. {task.title}")
+            lines.append(f"      {verdict.message}")
+            if not verdict.done and task.hints:
+                lines.append(f"      hint: {task.hints[0]}")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        status = "passed" if self.passed else "not yet"
+        lines = [f"**{self.title}: {status}**", ""]
+        for task, verdict in self.items():
+            lines.append(
+                f"- {'☑' if verdict.done else '☐'} **{task.key}. {task.title}**: {verdict.message}"
+            )
+            if not verdict.done and task.hints:
+                lines.append(f"  - *hint:* {task.hints[0]}")
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """In a notebook: the widget panel, with the Markdown and text as fallbacks."""
+        bundle = {"text/plain": str(self), "text/markdown": self._repr_markdown_()}
+        try:
+            from lab.exercises.widgets import feedback_panel
+
+            bundle.update(feedback_panel(self)._repr_mimebundle_() or {})
+            bundle["text/plain"] = str(self)
+        except Exception:  # no ipywidgets or no kernel: the text is the feedback
+            pass
+        return bundle
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    EXERCISES[exercise.lesson] = exercise
+    return exercise
+
+
+def lesson_key(value: str | int) -> str:
+    """`1`, `01` and 1 all mean lesson "01"; anything else is refused with the choices."""
+    from lab.exercises import load_all
+
+    load_all()
+    text = str(value).strip()
+    key = text.zfill(2) if text.isdigit() else text
+    if key not in EXERCISES:
+        raise ExerciseError(
+            f"There is no exercise {value!r}. Fix: choose one of "
+            f"{', '.join(sorted(EXERCISES))} (1 and 01 both work)."
+        )
+    return key
+
+
+def get(value: str | int) -> Exercise:
+    return EXERCISES[lesson_key(value)]
+
+
+# --- progress: the latest verdicts, kept in the sandbox state -------------------------------
+
+
+def progress_file(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).home / "exercises" / "progress.json"
+
+
+def load_progress(settings: Settings | None = None) -> dict[str, dict[str, dict]]:
+    path = progress_file(settings)
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _jsonable(value: Any) -> Any:
+    """An answer as JSON: an expectation object becomes its class name and arguments."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    config = getattr(value, "configuration", None)
+    if config is not None:
+        kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id" and v is not None}
+        return {"call": type(value).__name__, "kwargs": json.loads(json.dumps(kwargs, default=str))}
+    try:
+        return float(value)  # numpy numbers
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def recorded_answers(lesson: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The answers the notebook's last check passed in (kept in the sandbox state)."""
+    from lab.exercises.answers import CallSpec
+
+    saved = load_progress(settings).get(lesson, {}).get("_answers", {})
+    return {
+        k: CallSpec(v["call"], v["kwargs"]) if isinstance(v, dict) and "call" in v else v
+        for k, v in saved.items()
+    }
+
+
+def record(feedback: Feedback, answers: dict[str, Any] | None = None) -> None:
+    """Keep the verdicts (and the answers) of a check so `lab progress` and `lab grade` see them."""
+    path = progress_file()
+    data = load_progress()
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entry: dict[str, Any] = {
+        t.key: {"done": v.done, "message": v.message, "checked_at": now}
+        for t, v in feedback.items()
+    }
+    entry["_answers"] = {k: _jsonable(v) for k, v in (answers or {}).items()}
+    data[feedback.exercise.lesson] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def forget(lesson: str, settings: Settings | None = None) -> None:
+    data = load_progress(settings)
+    if data.pop(lesson, None) is not None:
+        progress_file(settings).write_text(json.dumps(data, indent=1))

@@ -1,0 +1,247 @@
+"""Exercise 03 · the quality gate: run it on a dirty day, read it, and add an expectation."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pandas as pd
+
+from lab.config import RAW_ORDERS, Settings, get_settings
+from lab.exercises.common import day_of, delete_day
+from lab.exercises.core import Exercise, ExerciseError, Task, Verdict, forget, register
+from lab.warehouse import get_warehouse
+
+LESSON = "03"
+DAY = "2026-11-11"
+
+
+def _latest_results(settings: Settings | None = None) -> list[dict] | None:
+    from lab.quality import run_name
+
+    settings = settings or get_settings()
+    stored = settings.gx_validations_dir / "orders" / run_name("orders", day_of(LESSON))
+    files = (
+        sorted(stored.rglob("*.json"), key=lambda p: p.stat().st_mtime) if stored.exists() else []
+    )
+    return json.loads(files[-1].read_text())["results"] if files else None
+
+
+def gate_details(day: str = DAY) -> pd.DataFrame:
+    """The gate's latest stored results of a day: expectation, column, success, observed value."""
+    results = _latest_results() or []
+    return pd.DataFrame(
+        [
+            {
+                "expectation": r["expectation_config"]["type"],
+                "column": r["expectation_config"]["kwargs"].get("column", ""),
+                "success": r["success"],
+                "observed_value": (r.get("result") or {}).get("observed_value"),
+                "unexpected_count": (r.get("result") or {}).get("unexpected_count"),
+            }
+            for r in results
+        ],
+        columns=["expectation", "column", "success", "observed_value", "unexpected_count"],
+    )
+
+
+def normal_name(name: object) -> str:
+    """ExpectColumnMeanToBeBetween, expect_column_mean_to_be_between and the like: one form."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def check_gate_ran(answers) -> Verdict:
+    day = day_of(LESSON)
+    results = _latest_results()
+    if results is None:
+        return Verdict(
+            False,
+            f"the gate has not run on {day}: land and load a dirty batch for it, then quality.run_gate(day)",
+        )
+    failed = [r for r in results if not r["success"]]
+    if not failed:
+        return Verdict(
+            False,
+            f"the gate's latest run on {day} passed: the batch there is clean; land it with dirty=0.2, load it and run the gate again",
+        )
+    return Verdict(
+        True,
+        f"the gate ran on {day} and stopped it: {len(failed)} of {len(results)} expectations failed",
+    )
+
+
+def check_named(answers) -> Verdict:
+    results = _latest_results()
+    name, value = answers.get("failing_expectation"), answers.get("observed_value")
+    if not results or all(r["success"] for r in results):
+        return Verdict(False, "first make the gate fail on the day (task 1)")
+    if not name:
+        return Verdict(False, "set failing_expectation to the name of an expectation that failed")
+    matches = [
+        r
+        for r in results
+        if not r["success"] and normal_name(r["expectation_config"]["type"]) == normal_name(name)
+    ]
+    if not matches:
+        if any(normal_name(r["expectation_config"]["type"]) == normal_name(name) for r in results):
+            return Verdict(False, f"{name} passed on that day; name one that failed")
+        return Verdict(False, f"{name!r} is not an expectation of the orders suite's latest run")
+    if value is None:
+        return Verdict(False, f"{name} is right; now set observed_value to what the gate observed")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return Verdict(False, f"observed_value={value!r} is not a number")
+    for r in matches:
+        result = r.get("result") or {}
+        observed = result.get("observed_value")
+        if observed is not None and abs(float(observed) - number) <= max(
+            0.01, abs(float(observed)) * 0.005
+        ):
+            return Verdict(True, f"{name} failed with an observed value of {observed}")
+        if (
+            observed is None
+            and result.get("unexpected_count") is not None
+            and int(result["unexpected_count"]) == number
+        ):
+            return Verdict(True, f"{name} failed with {number:.0f} unexpected values")
+    return Verdict(
+        False, f"{name} did fail, but its observed value (or unexpected count) is not {value}"
+    )
+
+
+def expectation_from(answer: Any):
+    """A GX expectation from the learner's answer: an expectation object, or its class and arguments."""
+    import great_expectations.expectations as gxe
+
+    from lab.exercises.answers import CallSpec
+
+    if answer is None:
+        raise ExerciseError(
+            "set my_expectation to an expectation, e.g. gxe.ExpectColumn...(column=...)"
+        )
+    if isinstance(answer, CallSpec):
+        cls = getattr(gxe, answer.name, None)
+        if cls is None:
+            raise ExerciseError(f"{answer.name} is not a Great Expectations expectation class")
+        return cls(**answer.kwargs)
+    if hasattr(answer, "configuration"):
+        return answer
+    raise ExerciseError(f"my_expectation is a {type(answer).__name__}, not an expectation object")
+
+
+def _signature(expectation) -> tuple[str, str]:
+    kwargs = {
+        k: v
+        for k, v in expectation.configuration.kwargs.items()
+        if k != "batch_id" and v is not None
+    }
+    return normal_name(type(expectation).__name__), repr(sorted(kwargs.items()))
+
+
+def _validate(expectation, frame: pd.DataFrame) -> bool:
+    import great_expectations as gx
+    from lab.quality import _quiet
+
+    _quiet()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    asset = context.data_sources.add_pandas("scratch").add_dataframe_asset("frame")
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    return bool(batch.validate(expectation).success)
+
+
+def _clean_frame() -> pd.DataFrame:
+    from lab.datagen import make_orders
+    from lab.exercises.common import split_rows
+
+    good, _ = split_rows(make_orders(day_of(LESSON), dirty=0.0), day_of(LESSON))
+    return good.assign(amount=good["amount"].astype(float), batch_date=day_of(LESSON))
+
+
+def check_new_expectation(answers) -> Verdict:
+    from lab.quality import _expectations
+
+    expectation = expectation_from(answers.get("my_expectation"))
+    if _signature(expectation) in {_signature(e) for e in _expectations("orders")}:
+        return Verdict(
+            False,
+            f"the orders suite already has exactly this expectation ({type(expectation).__name__}); write one of your own",
+        )
+    warehouse = get_warehouse()
+    day = day_of(LESSON)
+    if not warehouse.table_exists(RAW_ORDERS):
+        return Verdict(False, f"load the dirty batch of {day} first (task 1)")
+    dirty = warehouse.query(f"select * from {RAW_ORDERS} where batch_date = ?", [day])
+    if dirty.empty:
+        return Verdict(False, f"no loaded rows of {day}: load the dirty batch first (task 1)")
+    dirty["amount"] = dirty["amount"].astype(float)
+    if _validate(expectation, dirty):
+        return Verdict(
+            False,
+            f"{type(expectation).__name__} passes on the dirty day's loaded rows: it catches none of the defects that got through row validation",
+        )
+    if not _validate(expectation, _clean_frame()):
+        return Verdict(
+            False,
+            f"{type(expectation).__name__} also fails on a clean batch: it flags good data; loosen it so only the defect fails",
+        )
+    return Verdict(
+        True, f"{type(expectation).__name__} fails on the dirty day and passes on a clean one"
+    )
+
+
+def start(settings: Settings) -> list[str]:
+    said: list[str] = []
+    delete_day(day_of(LESSON), settings, said)
+    forget(LESSON, settings)
+    return said
+
+
+EXERCISE = register(
+    Exercise(
+        lesson=LESSON,
+        title="read the gate",
+        notebook="03_great_expectations.ipynb",
+        answers=("failing_expectation", "observed_value", "my_expectation"),
+        start=start,
+        work=f"the batch of {DAY} (landed file, loaded and quarantined rows, gate results)",
+        tasks=[
+            Task(
+                "1",
+                f"run the quality gate on a dirty day ({DAY}) and see it fail",
+                check_gate_ran,
+                [
+                    "As in exercise 01: ingest.land_batch(day, dirty=0.2), then ingest.load_batch(day).",
+                    "quality.run_gate(day) validates that day's loaded rows and stores the result.",
+                ],
+                'ingest.land_batch("2026-11-11", dirty=0.2)\ningest.load_batch("2026-11-11")\ngate = quality.run_gate("2026-11-11")',
+            ),
+            Task(
+                "2",
+                "name an expectation that failed, with the value it observed",
+                check_named,
+                [
+                    "gate.failures() lists the failed expectations; either name form works: ExpectColumnMeanToBeBetween or expect_column_mean_to_be_between.",
+                    "exercises.gate_details(day) shows each expectation's observed_value (a mean) or unexpected_count (rows out of range).",
+                    "For a per-row expectation such as ExpectColumnValuesToBeBetween, the observed value is its count of unexpected rows.",
+                ],
+                "details = exercises.gate_details(day)\nfailed = details[~details.success].iloc[0]\nfailing_expectation = failed.expectation\nobserved_value = failed.observed_value if failed.observed_value is not None else failed.unexpected_count",
+            ),
+            Task(
+                "3",
+                "write an expectation that catches a defect row validation lets through, and nothing on a clean day",
+                check_new_expectation,
+                [
+                    "Look at the dirty day's loaded amounts (describe() them): which defects passed row validation?",
+                    "A refund booked as a negative amount: an expectation on the smallest amount, or on every amount's lower bound.",
+                    "gxe.ExpectColumnMinToBeBetween(column='amount', min_value=0) is one answer; it must differ from the suite's own.",
+                ],
+                'my_expectation = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)',
+            ),
+        ],
+    )
+)

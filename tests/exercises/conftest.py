@@ -1,0 +1,68 @@
+"""Exercise sandboxes: a prepared state plus a scratch project root (copies of dbt/, dags/,
+exercises/), so what a learner writes there never lands in this checkout.
+
+- `exercise_state` (module): prepared once a module, PREPARED_HISTORY_DAYS days of history (1).
+- `exercise_sandbox`: a private copy of it, active for one test; yields its base folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lab.config import environ
+
+
+def layout(base: Path) -> dict[str, str]:
+    return {
+        "LAB_PROFILE": "local",
+        "LAB_HOME": str(base / "state"),
+        "LAB_RUNS_DIR": str(base / "runs"),
+        "LAB_GX_ROOT": str(base / "great_expectations"),
+        "LAB_ROOT": str(base / "project"),
+    }
+
+
+@pytest.fixture(scope="module")
+def exercise_state(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
+    from lab import sandbox
+    from lab.exercises import grading
+
+    days = getattr(request.module, "PREPARED_HISTORY_DAYS", 1)
+    base = tmp_path_factory.mktemp("exercise")
+    env = grading.scratch_env(base)
+    assert env["LAB_ROOT"] == layout(base)["LAB_ROOT"], env
+    with environ({**env, "GX_ANALYTICS_ENABLED": "false"}):
+        sandbox.prepare(history_days=days, say=lambda _: None)
+    return base
+
+
+@pytest.fixture
+def exercise_sandbox(lab_env, exercise_state: Path, tmp_path: Path, monkeypatch) -> Path:
+    base = tmp_path / "sandbox"
+    shutil.copytree(exercise_state, base, symlinks=True)
+    for name, value in layout(base).items():
+        monkeypatch.setenv(name, value)
+    return base
+
+
+def verdict_of(feedback, task: str):
+    return dict(zip((t.key for t in feedback.exercise.tasks), feedback.verdicts, strict=True))[task]
+
+
+def not_done(feedback, task: str, *phrases: str) -> None:
+    """Assert that a task is reported not done and that its message names the problem."""
+    verdict = verdict_of(feedback, task)
+    assert not verdict.done, f"task {task} should be not done, got done: {verdict.message}"
+    for phrase in phrases:
+        assert phrase in verdict.message, (
+            f"task {task}: expected {phrase!r} in the message, got: {verdict.message}"
+        )
+    assert not feedback.passed, str(feedback)
+
+
+def done(feedback, task: str) -> None:
+    verdict = verdict_of(feedback, task)
+    assert verdict.done, f"task {task} should be done, got: {verdict.message}"

@@ -1,0 +1,127 @@
+"""Exercise 03's checks with the real gate: both name forms accepted, wrong answers named."""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+import pytest
+
+from lab import exercises, ingest, quality
+from lab.exercises.answers import CallSpec
+from tests.exercises.conftest import done, not_done
+
+pytestmark = pytest.mark.slow
+DAY = exercises.EXERCISE_DATES["03"]
+
+
+@pytest.fixture
+def failed_gate(exercise_sandbox):
+    ingest.land_batch(DAY, dirty=0.2)
+    ingest.load_batch(DAY)
+    quality.run_gate(DAY)
+    return exercises.gate_details(DAY)
+
+
+def check(**answers):
+    return exercises.check("03", **answers)
+
+
+def test_both_name_forms_and_a_per_row_expectation_are_accepted(failed_gate):
+    failed = failed_gate[~failed_gate.success]
+    mean = failed[failed.expectation == "expect_column_mean_to_be_between"].iloc[0]
+    between = failed[failed.expectation == "expect_column_values_to_be_between"].iloc[0]
+    for name, value in [
+        ("ExpectColumnMeanToBeBetween", mean.observed_value),
+        ("expect_column_mean_to_be_between", round(float(mean.observed_value), 2)),
+        ("ExpectColumnValuesToBeBetween", int(between.unexpected_count)),
+    ]:
+        feedback = check(failing_expectation=name, observed_value=value)
+        done(feedback, "1")
+        done(feedback, "2")
+
+
+def test_a_passed_expectation_a_wrong_value_and_no_answer_are_named(failed_gate):
+    not_done(
+        check(failing_expectation="ExpectTableRowCountToBeBetween", observed_value=1),
+        "2",
+        "passed on that day",
+    )
+    not_done(
+        check(failing_expectation="ExpectColumnMeanToBeBetween", observed_value=12.5),
+        "2",
+        "its observed value (or unexpected count) is not 12.5",
+    )
+    not_done(check(), "2", "set failing_expectation")
+    not_done(check(failing_expectation="expect_the_moon"), "2", "is not an expectation")
+
+
+def test_a_clean_day_and_no_gate_run_are_named(exercise_sandbox):
+    not_done(check(), "1", "the gate has not run on 2026-11-11")
+    ingest.land_batch(DAY)
+    ingest.load_batch(DAY)
+    quality.run_gate(DAY)
+    not_done(check(), "1", "passed: the batch there is clean")
+
+
+def test_a_new_expectation_must_catch_the_defect_and_spare_clean_data(failed_gate):
+    good = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)
+    done(check(my_expectation=good), "3")
+    done(
+        check(
+            my_expectation=CallSpec(
+                "ExpectColumnValuesToBeBetween", {"column": "amount", "min_value": 0}
+            )
+        ),
+        "3",
+    )
+    not_done(
+        check(my_expectation=gxe.ExpectColumnValuesToNotBeNull(column="order_id")),
+        "3",
+        "catches none of the defects",
+    )
+    not_done(
+        check(
+            my_expectation=gxe.ExpectColumnMeanToBeBetween(
+                column="amount", min_value=0, max_value=1
+            )
+        ),
+        "3",
+        "also fails on a clean batch",
+    )
+    not_done(
+        check(
+            my_expectation=gxe.ExpectColumnValuesToBeBetween(
+                column="amount", min_value=0, max_value=1000
+            )
+        ),
+        "3",
+        "already has exactly this expectation",
+    )
+    not_done(check(my_expectation="amount >= 0"), "3", "not an expectation object")
+
+
+def test_lab_grade_reads_the_answers_from_the_notebook(failed_gate, exercise_sandbox, capsys):
+    """`lab grade 3` (and 03) grades what the notebook's answer cells say."""
+    import nbformat
+
+    from lab import cli
+    from lab.config import get_settings
+
+    path = get_settings().exercises_dir / "03_great_expectations.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    failed = failed_gate[~failed_gate.success]
+    mean = failed[failed.expectation == "expect_column_mean_to_be_between"].iloc[0]
+    for cell in nb.cells:
+        if "failing_expectation = None" in cell.source:
+            cell.source = (
+                'failing_expectation = "ExpectColumnMeanToBeBetween"\n'
+                f"observed_value = {float(mean.observed_value)!r}"
+            )
+        if "my_expectation = None" in cell.source:
+            cell.source = (
+                'my_expectation = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)'
+            )
+    nbformat.write(nb, path)
+    assert cli.main(["grade", "3"]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "None" not in out, out
+    assert cli.main(["grade", "03"]) == 0, capsys.readouterr().out
