@@ -61,11 +61,10 @@ def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outc
         "loaded_at": sql.Literal(_transaction_time(cur)),
     }
     _set_defaults(cur, defaults)
-    keys, bad, records, copied = _stream(cur, checker, batch)
+    repeats, bad, records, copied = _stream(cur, checker, batch)
     loader.checkpoint("after-insert")
     _set_defaults(cur, dict.fromkeys(defaults))
-    checker.register("lab_keys", keys)
-    duplicates, dropped = _duplicates(cur, checker, batch, set(bad))
+    duplicates, dropped = _duplicates(cur, repeats, batch, set(bad))
     changed, undone = _changed(cur, checker, batch)
     flagged = pd.concat(
         [pd.DataFrame({"rec": bad, "kind": "row", "first": None}), duplicates, changed],
@@ -90,8 +89,9 @@ def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outc
 
 def _stream(cur, checker, batch: Batch):
     """One pass over the file: DuckDB parses and checks it in order while the rows that pass
-    the row rules go to PostgreSQL in one COPY. Returns the copied rows' (order_id, rec), the
-    record numbers of the rows that broke a row rule, and the number of records read."""
+    the row rules go to PostgreSQL in one COPY. Returns the repeated keys (their records and
+    first records), the record numbers of the rows that broke a row rule, the number of records
+    read and the number of rows copied; `lab_keys` in DuckDB holds every (order_id, rec)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
@@ -105,7 +105,8 @@ def _stream(cur, checker, batch: Batch):
     ).to_arrow_reader(COPY_BATCH_ROWS)
     # every value is a number, a date or one of the contract's statuses: nothing to quote
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-    keys, bad, records = [], [], 0
+    keys, bad, records, repeats = [], [], 0, []
+    schema = pa.schema([("order_id", pa.int64()), ("rec", pa.int64())])
 
     def produce():  # DuckDB parses and checks the next rows while PostgreSQL takes these
         nonlocal records
@@ -119,15 +120,16 @@ def _stream(cur, checker, batch: Batch):
             buffer = io.BytesIO()
             pacsv.write_csv(good.select(list(CSV_COLUMNS)), buffer, options)
             yield buffer.getbuffer()
+        # while PostgreSQL takes the last rows queued, find the repeats among the keys
+        table = pa.Table.from_batches(keys, schema=schema) if keys else schema.empty_table()
+        checker.register("lab_keys", table)
+        repeats.append(checker.execute(REPEATS_SQL).df())
 
     columns = ", ".join(CSV_COLUMNS)
     with cur.copy(f"copy {RAW_ORDERS} ({columns}) from stdin (format csv)") as copy:
-        for data in _ahead(produce()):
+        for data in _ahead(produce(), depth=16):
             copy.write(data)
-    copied = cur.rowcount
-    schema = pa.schema([("order_id", pa.int64()), ("rec", pa.int64())])
-    table = pa.Table.from_batches(keys, schema=schema) if keys else schema.empty_table()
-    return table, bad, records, copied
+    return repeats[0], bad, records, cur.rowcount
 
 
 def _ahead(items, depth: int = 4):
@@ -179,14 +181,16 @@ def repr_sql(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _duplicates(cur, checker, batch: Batch, bad: set[int]) -> tuple[pd.DataFrame, int]:
+REPEATS_SQL = (
+    "select k.rec, 'duplicate' as kind, d.first, k.order_id from lab_keys k join ("
+    "select order_id, min(rec) as first from lab_keys group by order_id having count(*) > 1"
+    ") d using (order_id) where k.rec <> d.first"
+)
+
+
+def _duplicates(cur, found: pd.DataFrame, batch: Batch, bad: set[int]) -> tuple[pd.DataFrame, int]:
     """Later repeats of an order id within the file: out of raw_orders; the first stays (when
     it broke no row rule itself)."""
-    found = checker.execute(
-        "select k.rec, 'duplicate' as kind, d.first, k.order_id from lab_keys k join ("
-        "select order_id, min(rec) as first from lab_keys group by order_id having count(*) > 1"
-        ") d using (order_id) where k.rec <> d.first"
-    ).df()
     if found.empty:
         return found[["rec", "kind", "first"]], 0
     by_first = found.drop_duplicates("order_id")
