@@ -191,7 +191,11 @@ def _cmd_grade(args) -> int:
         and not args.target.isdigit()
     ):
         return _grade_folder(target, args)
-    exercise = exercises.get(args.target)
+    try:
+        exercise = exercises.get(args.target)
+    except exercises.ExerciseError as exc:  # the argument names no exercise: a usage error
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from lab.exercises.answers import notebook_answers
 
     notebook = get_settings().exercises_dir / exercise.notebook
