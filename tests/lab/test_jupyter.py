@@ -34,7 +34,7 @@ def test_lab_jupyter_refuses_a_busy_port_in_one_sentence(busy_port):
         [str(LAB), "jupyter", "--port", str(busy_port)], capture_output=True, text=True, timeout=60
     )
     expected = f"error: Port {busy_port} on 127.0.0.1 is in use, probably by another JupyterLab."
-    assert result.returncode == 2, f"expected exit 2, got {result.returncode}: {result.stderr}"
+    assert result.returncode == 1, f"expected exit 1, got {result.returncode}: {result.stderr}"
     assert result.stderr.startswith(expected), f"expected {expected!r}, got {result.stderr!r}"
     assert f"make lab PORT={busy_port + 1}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "Preparing" not in result.stdout, result
