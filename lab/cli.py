@@ -381,7 +381,7 @@ def _token(extra: list[str]) -> tuple[str, list[str]]:
 def _prepare_in_a_child() -> None:
     """`lab setup` in a process of its own, printing one line; its own words when it fails.
 
-    A child, because the JupyterLab started next replaces this process (execv) without the
+    A child, because the JupyterLab started next replaces this process (execve) without the
     interpreter's exit: the locks dbt creates would be reported as leaked semaphores.
     """
     import subprocess
@@ -412,7 +412,7 @@ def _cmd_jupyter(args) -> int:
         print("ready.", flush=True)
     else:
         _prepare_in_a_child()
-    os.environ.update(jupyter_settings())
+    env = {**os.environ, **jupyter_settings()}  # for JupyterLab only: this process is replaced
     token, token_option = _token(args.extra)
     command = jupyter_command(args.port, [*token_option, *args.extra])
     print(
@@ -420,8 +420,8 @@ def _cmd_jupyter(args) -> int:
         "(open it in your browser; Ctrl-C stops it)",
         flush=True,
     )
-    os.execv(command[0], command)
-    return 0  # pragma: no cover - execv does not return
+    os.execve(command[0], command, env)
+    return 0  # pragma: no cover - execve does not return
 
 
 def _cmd_notebooks(args) -> int:

@@ -11,9 +11,11 @@ AIRFLOW = Path(sys.executable).parent / "airflow"
 
 
 def _run(code: str, env: dict) -> subprocess.CompletedProcess:
+    # this process's own warning filters (set by whatever ran before) are not the point here
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     return subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, **env},
+        env={**base, **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pandas as pd
 import pytest
@@ -158,19 +159,25 @@ def test_an_unknown_command_is_an_argparse_error(capsys):
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
 
 
-def test_jupyter_passes_options_it_does_not_know_to_jupyterlab(monkeypatch):
+def test_jupyter_passes_options_it_does_not_know_to_jupyterlab(monkeypatch, lab_env):
     """`make lab JUPYTER_ARGS="--no-browser"` reaches JupyterLab instead of an argparse error."""
     started = {}
     for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         monkeypatch.setenv(name, "")  # restored after the test; the command sets them
     monkeypatch.setattr("lab.sandbox.is_prepared", lambda: True)
-    monkeypatch.setattr("os.execv", lambda path, command: started.setdefault("command", command))
+    monkeypatch.setattr(
+        "os.execve", lambda path, command, env: started.update(command=command, env=env)
+    )
     assert main(["jupyter", "--port", "8899", "--no-browser", "--ServerApp.token=t"]) == 0
     command = started["command"]
     assert "--port=8899" in command and command[-2:] == ["--no-browser", "--ServerApp.token=t"], (
         command
     )
     assert "--LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb" in command
+    assert started["env"]["JUPYTER_PATH"].startswith(str(lab_env.home)), started["env"]
+    assert not os.environ.get("JUPYTER_PATH", "").startswith(str(lab_env.home)), (
+        "the kernel settings are JupyterLab's: this process's environment must not keep them"
+    )
 
 
 def test_unknown_options_of_other_commands_are_still_refused(capsys):

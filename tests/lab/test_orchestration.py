@@ -40,6 +40,7 @@ def test_step_parameters_come_from_the_run_with_defaults_for_missing_params():
         "rows": 500,
         "dirty": 0.2,
         "profile": "local",
+        "source_file": None,
     }
 
 

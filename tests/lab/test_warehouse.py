@@ -197,8 +197,8 @@ def test_duckdb_locked_by_another_process_raises_warehouse_locked_error(duck):
         holder.kill()
         holder.wait(timeout=10)
     message = str(info.value)
-    assert f"The warehouse file {duck.path} is locked by another process" in message, message
-    assert "Fix: let the running pipeline or Airflow task finish" in message, message
+    assert f"The warehouse file {duck.path} is locked by PID {holder.pid} (" in message, message
+    assert "Fix: let that pipeline run, Airflow task or notebook finish" in message, message
     assert short.scalar("select count(*) from t") == 0, (
         "expected the file usable after the holder died"
     )
