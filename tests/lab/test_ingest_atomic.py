@@ -38,14 +38,6 @@ def orders_file(path: Path, rows: int, dirty: float = 0.0) -> Path:
     return path
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path):
-    if request.param == "duckdb":
-        return DuckDBWarehouse(tmp_path / "w.duckdb")
-    url = request.getfixturevalue("postgres_dsn")
-    return PostgresWarehouse(replace(get_settings(), warehouse_url=url).warehouse_dsn())
-
-
 def test_a_failing_reload_keeps_the_loaded_day(warehouse, tmp_path, monkeypatch):
     first = ingest.load_file(orders_file(tmp_path / "a.csv", 200, 0.1), DAY, warehouse=warehouse)
     before = state(warehouse)

@@ -12,7 +12,7 @@ import datetime as dt
 import gzip
 import io
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from lab import ingest, loader
-from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, get_settings
+from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
 from lab.errors import BatchFileError
-from lab.warehouse import DuckDBWarehouse, PostgresWarehouse
+from lab.warehouse import DuckDBWarehouse
 
 DAY = dt.date(2026, 11, 1)
 HEADER = "order_id,customer_id,order_date,status,amount"
@@ -192,15 +192,6 @@ REFUSED = {
     "png": Refused(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a PNG image"),
     "latin-1-header": Refused(b"order_id,customer_id,order_date,st\xe4tus,amount\n", "not UTF-8"),
 }
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_path):
-    """The same loader on both engines: a DuckDB file, a scratch PostgreSQL database."""
-    if request.param == "duckdb":
-        return DuckDBWarehouse(tmp_path / "corpus.duckdb")
-    url = request.getfixturevalue("postgres_dsn")
-    return PostgresWarehouse(replace(get_settings(), warehouse_url=url).warehouse_dsn())
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
