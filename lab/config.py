@@ -26,6 +26,7 @@ RAW_CUSTOMERS = "raw_customers"
 OPS_SCHEMA = "ops"
 STEP_RUNS = f"{OPS_SCHEMA}.step_runs"
 LOAD_BATCHES = f"{OPS_SCHEMA}.load_batches"
+CURRENT_LOADS = f"{OPS_SCHEMA}.current_loads"
 ORDERS_PREFIX = "orders"
 
 # The numbered lessons that are also production steps, in pipeline order.

@@ -162,7 +162,7 @@ def explain(batch_date: dt.date, trailing_delimiter: bool = False) -> str:
             f"delete from {QUARANTINE_ORDERS} where batch_date = {batch.date_sql};",
             f"insert into {RAW_ORDERS} select",
             "    " + _typed(checked).replace("\n", "\n    ") + ",",
-            f"    {batch.date_sql}, $source, now()",
+            f"    {batch.date_sql}",
             f"from {batch.read_csv()};",
             "-- 2. the rows that break a rule (they move to the quarantine)",
             cte + batch.flag_sql(relation) + ";",
@@ -194,8 +194,8 @@ def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
             checkpoint("after-delete")
             con.execute(
                 f"insert into {RAW_ORDERS} select {rules.typed_columns(batch.delivery.trailing_delimiter)}, "
-                f"$date, $source, now()::timestamp from {batch.read_csv()}",
-                {"path": path, "date": batch.batch_date, "source": batch.source},
+                f"$date from {batch.read_csv()}",
+                {"path": path, "date": batch.batch_date},
             )
             checkpoint("after-insert")
             base, records = con.execute(

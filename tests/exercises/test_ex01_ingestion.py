@@ -91,7 +91,7 @@ def _repair(fix_file: bool, reload: bool, sql_insert: bool = False) -> int:
         ingest.load_batch(DAY)
     if sql_insert:
         exercises.sql(
-            "insert into raw_orders select ?, ?, ?, 'placed', ?, ?, 'by hand', now()",
+            "insert into raw_orders select ?, ?, ?, 'placed', ?, ?",
             [int(row.order_id), int(row.customer_id), row.order_date, float(row.amount), DAY],
         )
     return int(row.order_id)

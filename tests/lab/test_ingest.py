@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lab import datagen, ingest, loader
-from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
+from lab.config import CURRENT_LOADS, QUARANTINE_ORDERS, RAW_ORDERS
 from lab.errors import BatchFileError, LabError
 from lab.lake import get_lake
 from lab.warehouse import get_warehouse
@@ -48,7 +48,10 @@ def test_clean_batch_loads_every_row():
 def test_loaded_rows_are_typed_and_traceable_to_their_file(lab_env):
     ingest.land_batch(DAY, rows=10)
     result = ingest.load_batch(DAY)
-    frame = get_warehouse().query(f"select * from {RAW_ORDERS} order by order_id")
+    frame = get_warehouse().query(
+        f"select r.*, c.source_file from {RAW_ORDERS} r join {CURRENT_LOADS} c using (batch_date) "
+        "order by order_id"
+    )
     expected = datagen.make_orders(DAY, rows=10)
     assert frame["order_id"].tolist() == expected["order_id"].astype(int).tolist()
     assert frame["amount"].astype(float).tolist() == expected["amount"].astype(float).tolist()

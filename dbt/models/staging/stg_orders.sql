@@ -14,7 +14,7 @@ deliveries_ranked as (
         *,
         row_number() over (
             partition by order_id
-            order by batch_date desc, loaded_at desc
+            order by batch_date desc
         ) as delivery_rank
 
     from raw_orders
