@@ -74,10 +74,6 @@ class Settings:
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
-    def is_local(self) -> bool:
-        return self.profile == "local"
-
-    @property
     def warehouse_path(self) -> Path:
         """The DuckDB file of the `local` profile."""
         return self.home / "warehouse.duckdb"
@@ -147,6 +143,21 @@ class Settings:
         }
 
 
+# The profile a process chose for itself (a lesson's `profile` parameter): it wins over
+# LAB_PROFILE for the rest of the process, and the process environment stays as it was.
+_chosen_profile: str | None = None
+
+
+def choose_profile(profile: str | None) -> None:
+    """Use `profile` for the rest of this process; None goes back to LAB_PROFILE or `.env`."""
+    global _chosen_profile
+    if profile is not None and profile.strip().lower() not in PROFILES:
+        raise ConfigError(
+            f"profile={profile!r} is not a profile. Fix: use one of {', '.join(PROFILES)}."
+        )
+    _chosen_profile = None if profile is None else profile.strip().lower()
+
+
 def get_settings() -> Settings:
     """Read the settings now (cheap; re-read on every call so tests and notebooks see changes)."""
     root = _find_root()
@@ -157,7 +168,7 @@ def get_settings() -> Settings:
         value = env.get(name)
         return value if value not in (None, "") else default
 
-    profile = get("LAB_PROFILE", "local").strip().lower()
+    profile = _chosen_profile or get("LAB_PROFILE", "local").strip().lower()
     if profile not in PROFILES:
         raise ConfigError(
             f"LAB_PROFILE={profile!r} is not a profile. Fix: set LAB_PROFILE to one of "

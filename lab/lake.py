@@ -106,30 +106,6 @@ def ensure_buckets(settings: Settings | None = None) -> list[str]:
 
 def get_lake(settings: Settings | None = None) -> Lake:
     """The object store of the active profile."""
-    settings = settings or get_settings()
-    if settings.is_local:
-        from fsspec.implementations.dirfs import DirFileSystem
-        from fsspec.implementations.local import LocalFileSystem
+    from lab.profiles import profile_of
 
-        settings.lake_root.mkdir(parents=True, exist_ok=True)
-        fs = DirFileSystem(path=str(settings.lake_root), fs=LocalFileSystem(auto_mkdir=True))
-        return Lake(fs=fs, scheme="file", location=str(settings.lake_root))
-    import s3fs
-
-    if not settings.s3_endpoint_url and not settings.s3_access_key:
-        raise LakeError(
-            "The `stack` profile needs an object store. Fix: set S3_ENDPOINT_URL, S3_ACCESS_KEY "
-            "and S3_SECRET_KEY in .env (see .env.example)."
-        )
-    fs = s3fs.S3FileSystem(
-        key=settings.s3_access_key,
-        secret=settings.s3_secret_key,
-        endpoint_url=settings.s3_endpoint_url,
-        # us-east-1 is S3's default: naming it makes bucket creation send a location
-        # constraint that S3 (and moto) refuse.
-        client_kwargs={}
-        if settings.s3_region == "us-east-1"
-        else {"region_name": settings.s3_region},
-        skip_instance_cache=True,
-    )
-    return Lake(fs=fs, scheme="s3", location=settings.s3_endpoint_url or "AWS S3")
+    return profile_of(settings).lake()

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-from lab.config import Settings, get_settings
+from lab.config import Settings, choose_profile, get_settings
+from lab.profiles import profile_of
 
 
 def start(profile: str | None = None) -> Settings:
     """Begin a lesson or a pipeline step: pick the profile, quiet the libraries, say where we are."""
     if profile:
-        os.environ["LAB_PROFILE"] = profile
+        choose_profile(profile)
     settings = get_settings()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -24,15 +24,8 @@ def start(profile: str | None = None) -> Settings:
 
     pd.set_option("display.max_columns", 20)
     pd.set_option("display.width", 120)
-    print(
-        f"Profile: {settings.profile} — warehouse: {_warehouse_kind(settings)}, "
-        f"object storage: {'a local folder' if settings.is_local else 'S3'}"
-    )
+    print(profile_of(settings).describe())
     return settings
-
-
-def _warehouse_kind(settings: Settings) -> str:
-    return "DuckDB" if settings.is_local else "PostgreSQL"
 
 
 def show_file(relative: str) -> None:
@@ -134,7 +127,7 @@ def ask_the_stack(settings: Settings | None = None) -> None:
     """Lesson 04's stack section: ask Prometheus and Loki on `stack`; on `local`, list the questions."""
     settings = settings or get_settings()
     questions = stack_questions()
-    if settings.is_local:
+    if not profile_of(settings).monitoring:
         print(
             "Profile local: there is no Prometheus or Loki to ask. On the stack (`make up`) "
             "this cell shows the answers to these questions:"

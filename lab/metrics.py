@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from lab.config import OPS_SCHEMA, STEP_RUNS, Settings, get_settings
+from lab.profiles import profile_of
 from lab.warehouse import Warehouse, get_warehouse
 
 STEP_RUNS_DDL = f"""
@@ -142,8 +143,9 @@ def record(run: StepRun, settings: Settings | None = None) -> None:
     text = prometheus_text(run)
     settings.metrics_dir.mkdir(parents=True, exist_ok=True)
     (settings.metrics_dir / f"{run.step}.prom").write_text(text)
-    if settings.pushgateway_url and not settings.is_local:
-        push(run, settings.pushgateway_url)
+    gateway = profile_of(settings).pushgateway()
+    if gateway:
+        push(run, gateway)
 
 
 def _registry(run: StepRun):

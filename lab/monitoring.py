@@ -19,6 +19,7 @@ import pandas as pd
 from lab.config import Settings, get_settings
 from lab.errors import ConfigError, MonitoringError
 from lab.metrics import PUSH_JOB
+from lab.profiles import profile_of
 
 # The project name in docker-compose.yml (`name:`): Alloy labels every log line with it.
 COMPOSE_PROJECT = "data-engineering-sandbox"
@@ -36,8 +37,7 @@ TIMEOUT_SECONDS = 10
 
 def available(settings: Settings | None = None) -> bool:
     """True on `stack`; on `local`, say in one sentence that Prometheus and Loki need the stack."""
-    settings = settings or get_settings()
-    if settings.is_local:
+    if not profile_of(settings).monitoring:
         print(
             "This section needs the stack profile (`make up`): on local there is no "
             "Prometheus or Loki to ask."

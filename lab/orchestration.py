@@ -30,16 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Only light imports here: the DAG files import this module when Airflow parses them.
 from lab.config import PIPELINE_NOTEBOOKS, RAW_CUSTOMERS, Settings, get_settings
+
+# Only light imports here: the DAG files import this module when Airflow parses them.
+from lab.profiles import Local, Stack, profile_of
 
 log = logging.getLogger(__name__)
 
 # The Airflow pool that serialises every task touching the DuckDB file on `local`
 # (one writer process at a time; a reader is refused while a writer holds the file).
-DUCKDB_POOL = "duckdb_writer"
+DUCKDB_POOL = Local.airflow_pool
 DUCKDB_POOL_DESCRIPTION = "One task at a time on the local DuckDB warehouse (one writer process)"
-DEFAULT_POOL = "default_pool"
+DEFAULT_POOL = Stack.airflow_pool
 
 # Errors that mean "the data or the code is wrong": running the task again gives the same
 # result, so the DAGs fail them at once instead of retrying (dotted paths, resolved by Airflow).
@@ -107,8 +109,7 @@ def step_parameters(
 
 def pool_for(settings: Settings | None = None) -> str:
     """The pool of tasks that use the warehouse: one slot on `local` (DuckDB), else the default."""
-    settings = settings or get_settings()
-    return DUCKDB_POOL if settings.is_local else DEFAULT_POOL
+    return profile_of(settings).airflow_pool
 
 
 def pipeline_tasks(settings: Settings | None = None) -> list[dict[str, str]]:
@@ -137,16 +138,7 @@ def keep_artifact(path: Path, key: str, settings: Settings | None = None) -> str
     On `local` the file already is the artifact (under `runs/` or the GX project). On `stack`
     it is copied to `<artifacts bucket>/<key>` as well, so it outlives the container.
     """
-    settings = settings or get_settings()
-    if settings.is_local:
-        return str(path)
-    from lab.lake import get_lake
-
-    lake = get_lake(settings)
-    lake.ensure_bucket(settings.artifacts_bucket)
-    target = f"{settings.artifacts_bucket}/{key}"
-    lake.write_bytes(target, Path(path).read_bytes())
-    return lake.url(target)
+    return profile_of(settings).keep_artifact(Path(path), key)
 
 
 def notebook_link(path: Path, settings: Settings | None = None) -> str:

@@ -14,17 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import numbers
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from lab.config import RAW_CUSTOMERS, RAW_ORDERS, Settings, get_settings
+from lab.config import RAW_CUSTOMERS, RAW_ORDERS, Settings, environ, get_settings
 from lab.contract import STATUSES, as_date
 from lab.errors import QualityGateError
-from lab.warehouse import get_warehouse
+from lab.profiles import gx_lookup, profile_of
 
 # suite name -> (table it validates, [(expectation class, kwargs), ...])
 SUITES: dict[str, tuple[str, list[tuple[str, dict[str, Any]]]]] = {
@@ -57,17 +56,14 @@ SUITES: dict[str, tuple[str, list[tuple[str, dict[str, Any]]]]] = {
         ],
     ),
 }
-LOCAL_SOURCE = "warehouse_frames"
-STACK_SOURCE = "warehouse_sql"
-STACK_CONNECTION = "${GX_WAREHOUSE_URL}"  # substituted by GX from the environment at run time
 
 
 def _quiet() -> None:
     """GX logs errors only. Some of its modules set their own level when imported (the ephemeral
     context's "Created temporary directory ..." is INFO), so import first, then set every one."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     warnings.filterwarnings("ignore", module="great_expectations")
-    import great_expectations  # noqa: F401
+    with environ({"GX_ANALYTICS_ENABLED": "false"}):  # read once, when GX is first imported
+        import great_expectations  # noqa: F401
 
     for name, logger in list(logging.root.manager.loggerDict.items()):
         if name.split(".")[0] == "great_expectations" and isinstance(logger, logging.Logger):
@@ -86,18 +82,8 @@ def get_context(settings: Settings | None = None):
     _quiet()
     import great_expectations as gx
 
-    if not settings.is_local:
-        os.environ["GX_WAREHOUSE_URL"] = _sqlalchemy_url(settings)
-    context = gx.get_context(mode="file", project_root_dir=str(settings.gx_root))
-    return context
-
-
-def _sqlalchemy_url(settings: Settings) -> str:
-    d = settings.warehouse_dsn()
-    from urllib.parse import quote
-
-    auth = quote(d["user"]) + (f":{quote(d['password'])}" if d["password"] else "")
-    return f"postgresql+psycopg://{auth}@{d['host']}:{d['port']}/{d['dbname']}"
+    with environ(profile_of(settings).gx_env()):
+        return gx.get_context(mode="file", project_root_dir=str(settings.gx_root))
 
 
 def _expectations(suite: str) -> list:
@@ -109,40 +95,33 @@ def _expectations(suite: str) -> list:
 def ensure_project(settings: Settings | None = None, context=None):
     """Create whatever the file context lacks for the active profile; keep suites as declared."""
     settings = settings or get_settings()
+    profile = profile_of(settings)
     context = context or get_context(settings)
+    with environ(profile.gx_env()):  # GX reads the stack's connection string when it connects
+        _declare(context, profile, settings)
+    return context
+
+
+def _declare(context, profile, settings: Settings) -> None:
     import great_expectations as gx
 
-    if settings.is_local:
-        source = _get_or_none(context.data_sources.get, LOCAL_SOURCE) or (
-            context.data_sources.add_pandas(LOCAL_SOURCE)
-        )
-    else:
-        get_warehouse(settings).scalar("select 1")  # unreachable: one WarehouseError with the fix
-        source = _get_or_none(context.data_sources.get, STACK_SOURCE) or (
-            context.data_sources.add_postgres(STACK_SOURCE, connection_string=STACK_CONNECTION)
-        )
+    source = profile.gx_source(context)
     for suite_name, (table, _) in SUITES.items():
-        suite = _get_or_none(context.suites.get, suite_name)
+        suite = gx_lookup(context.suites, suite_name)
         wanted = _expectations(suite_name)
         if suite is None:
             suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=wanted))
         elif _signature(suite.expectations) != _signature(wanted):
             context.suites.delete(suite_name)
             suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=wanted))
-        asset = _get_or_none(source.get_asset, table)
-        if asset is None:
-            if settings.is_local:
-                asset = source.add_dataframe_asset(table)
-            else:
-                asset = source.add_table_asset(table, table_name=table)
-        batch = _batch_definition(asset, table, settings)
+        batch = profile.gx_batch_definition(profile.gx_asset(source, table), table)
         name = _name(suite_name, settings)
-        definition = _get_or_none(context.validation_definitions.get, name) or (
+        definition = gx_lookup(context.validation_definitions, name) or (
             context.validation_definitions.add(
                 gx.ValidationDefinition(name=name, data=batch, suite=suite)
             )
         )
-        if _get_or_none(context.checkpoints.get, name) is None:
+        if gx_lookup(context.checkpoints, name) is None:
             context.checkpoints.add(
                 gx.Checkpoint(
                     name=name,
@@ -151,36 +130,6 @@ def ensure_project(settings: Settings | None = None, context=None):
                     result_format="SUMMARY",
                 )
             )
-    return context
-
-
-def _batch_definition(asset, table: str, settings: Settings):
-    if settings.is_local:
-        name = "whole_frame"
-        found = _get_or_none(asset.get_batch_definition, name)
-        return found or asset.add_batch_definition_whole_dataframe(name)
-    if table == RAW_ORDERS:
-        name = "daily_batch"
-        found = _get_or_none(asset.get_batch_definition, name)
-        return found or _add_daily(asset, name)
-    name = "whole_table"
-    found = _get_or_none(asset.get_batch_definition, name)
-    return found or asset.add_batch_definition_whole_table(name)
-
-
-def _add_daily(asset, name: str):
-    """The daily batch definition on `batch_date`; GX reads one row to check the column is a date."""
-    from great_expectations.exceptions.exceptions import SqlAddBatchDefinitionError
-
-    try:
-        return asset.add_batch_definition_daily(name, column="batch_date")
-    except SqlAddBatchDefinitionError as exc:
-        raise QualityGateError(
-            f"Cannot create the daily batch definition on {RAW_ORDERS}.batch_date: {exc}. GX "
-            f"checks the column's type on a stored row, and {RAW_ORDERS} has none. Fix: load a "
-            "batch first (notebook 01 or `lab pipeline`), or restore the committed "
-            "great_expectations/gx/great_expectations.yml, which already defines it."
-        ) from None
 
 
 def _signature(expectations) -> list[tuple[str, str]]:
@@ -191,13 +140,6 @@ def _signature(expectations) -> list[tuple[str, str]]:
         )
         for e in expectations
     )
-
-
-def _get_or_none(getter, name):
-    try:
-        return getter(name)
-    except Exception:  # GX raises several unrelated classes for "not found"
-        return None
 
 
 @dataclass
@@ -271,21 +213,6 @@ class GateResult:
         )
 
 
-def _frame_for(table: str, batch_date: dt.date | None) -> pd.DataFrame:
-    warehouse = get_warehouse()
-    if table == RAW_ORDERS and batch_date is not None:
-        frame = warehouse.query(f"select * from {RAW_ORDERS} where batch_date = ?", [batch_date])
-    else:
-        frame = warehouse.query(f"select * from {table}")
-    for column in frame.columns:  # DuckDB decimals arrive as objects; GX wants numbers
-        if (
-            frame[column].dtype == object
-            and frame[column].map(type).astype(str).str.contains("Decimal").any()
-        ):
-            frame[column] = frame[column].astype(float)
-    return frame
-
-
 def run_gate(
     batch_date: dt.date | str | None = None,
     suites: list[str] | None = None,
@@ -293,20 +220,19 @@ def run_gate(
 ) -> GateResult:
     """Run each suite's checkpoint (orders: only the given day's batch) and collect the results."""
     settings = settings or get_settings()
+    profile = profile_of(settings)
     batch_date = as_date(batch_date) if batch_date is not None else None
-    context = ensure_project(settings)
     results = []
-    for suite_name in suites or list(SUITES):
-        table = SUITES[suite_name][0]
-        checkpoint = context.checkpoints.get(_name(suite_name, settings))
-        if settings.is_local:
-            params = {"dataframe": _frame_for(table, batch_date)}
-        elif table == RAW_ORDERS and batch_date is not None:
-            params = {"year": batch_date.year, "month": batch_date.month, "day": batch_date.day}
-        else:
-            params = {}
-        outcome = checkpoint.run(batch_parameters=params, run_id=_run_id(suite_name, batch_date))
-        results.append(_suite_result(suite_name, outcome))
+    with environ(profile.gx_env()):  # the stack's connection string, for this run only
+        context = ensure_project(settings)
+        for suite_name in suites or list(SUITES):
+            table = SUITES[suite_name][0]
+            checkpoint = context.checkpoints.get(_name(suite_name, settings))
+            outcome = checkpoint.run(
+                batch_parameters=profile.gx_batch_parameters(table, batch_date),
+                run_id=_run_id(suite_name, batch_date),
+            )
+            results.append(_suite_result(suite_name, outcome))
     return GateResult(suites=results, batch_date=batch_date)
 
 

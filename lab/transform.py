@@ -6,32 +6,21 @@ learner wants to read: every node, its status and its message.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from lab.config import Settings, get_settings
+from lab.config import Settings, environ, get_settings
 from lab.errors import TransformError
+from lab.profiles import profile_of
 from lab.warehouse import LOCK_WAIT_SECONDS, locked_error, wait_note
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
     """The environment `dbt/profiles.yml` reads for the active profile."""
-    if settings.is_local:
-        settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        return {"DBT_TARGET": "duckdb", "LAB_WAREHOUSE_PATH": str(settings.warehouse_path)}
-    dsn = settings.warehouse_dsn()
-    return {
-        "DBT_TARGET": "postgres",
-        "WAREHOUSE_HOST": dsn["host"],
-        "WAREHOUSE_PORT": dsn["port"],
-        "WAREHOUSE_USER": dsn["user"],
-        "WAREHOUSE_PASSWORD": dsn["password"],
-        "WAREHOUSE_DB": dsn["dbname"],
-    }
+    return profile_of(settings).dbt_env()
 
 
 @dataclass
@@ -95,7 +84,6 @@ class DbtRun:
 def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
     """Run one dbt command in-process, e.g. `dbt("build", "--select", "staging")`."""
     settings = settings or get_settings()
-    os.environ.update(dbt_env(settings))
     command = list(args)
     full = [
         *command,
@@ -110,7 +98,8 @@ def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
         "--log-level",
         "none",
     ]
-    result = _invoke_waiting_for_lock(full, settings)
+    with environ(dbt_env(settings)):  # what dbt/profiles.yml reads, for this run only
+        result = _invoke_waiting_for_lock(full, settings)
     run = DbtRun(command=command, success=bool(result.success))
     if result.exception is not None:
         run.error = _first_line(result.exception)
@@ -149,7 +138,7 @@ def _invoke_waiting_for_lock(args: list[str], settings: Settings):
         finally:
             _release_duckdb()
         locked = _lock_message(result)
-        if not locked or not settings.is_local:
+        if not locked or not profile_of(settings).waits_for_lock:
             return result
         waited = time.monotonic() - started
         if waited >= LOCK_WAIT_SECONDS:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab.config import Settings, get_settings
+from lab.config import Settings
 from lab.errors import WarehouseError, WarehouseLockedError
 
 # How long a writer waits for DuckDB's file lock before it gives up. Four `lab pipeline` runs
@@ -252,7 +252,6 @@ def _typed_frame(description, rows) -> pd.DataFrame:
 
 def get_warehouse(settings: Settings | None = None) -> Warehouse:
     """The warehouse of the active profile."""
-    settings = settings or get_settings()
-    if settings.is_local:
-        return DuckDBWarehouse(settings.warehouse_path)
-    return PostgresWarehouse(settings.warehouse_dsn())
+    from lab.profiles import profile_of
+
+    return profile_of(settings).warehouse()

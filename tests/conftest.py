@@ -42,11 +42,6 @@ BLANKED_VARS = (
     "PUSHGATEWAY_URL",
     "PROMETHEUS_URL",
     "LOKI_URL",
-    # Written into os.environ by lab.transform and lab.quality; pinned here so they are
-    # restored after every test.
-    "DBT_TARGET",
-    "LAB_WAREHOUSE_PATH",
-    "GX_WAREHOUSE_URL",
 )
 
 
@@ -103,6 +98,7 @@ def lab_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LabPaths:
     """Every test gets its own LAB_HOME, runs folder and GX project, on the `local` profile."""
     paths = make_lab_paths(tmp_path / "lab")
     paths.apply(monkeypatch)
+    monkeypatch.setattr("lab.config._chosen_profile", None)  # a lesson's choice ends with its test
     return paths
 
 

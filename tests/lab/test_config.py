@@ -8,6 +8,7 @@ import pytest
 
 from lab.config import PROFILES, get_settings
 from lab.errors import ConfigError
+from lab.profiles import profile_of
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_profile_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("LAB_PROFILE", "stack")
     settings = get_settings()
     assert settings.profile == "stack", f"expected 'stack', got {settings.profile!r}"
-    assert not settings.is_local
+    assert type(profile_of(settings)).__name__ == "Stack"
 
 
 def test_profile_is_trimmed_and_case_insensitive(monkeypatch):

@@ -367,12 +367,13 @@ def test_gate_with_an_unreachable_warehouse_says_start_the_stack(monkeypatch, fr
 def test_daily_batch_on_an_empty_raw_orders_says_load_a_batch_first(postgres_dsn, monkeypatch):
     from lab import ingest, quality
     from lab.errors import QualityGateError
+    from lab.profiles import Stack
 
     monkeypatch.setenv("LAB_PROFILE", "stack")
     monkeypatch.setenv("WAREHOUSE_URL", postgres_dsn)
     ingest.ensure_tables()
     context = quality.get_context()
-    asset = context.data_sources.get(quality.STACK_SOURCE).get_asset("raw_orders")
+    asset = context.data_sources.get(Stack.gx_source_name).get_asset("raw_orders")
     asset.delete_batch_definition("daily_batch")  # as if the committed definition were lost
     with pytest.raises(QualityGateError) as caught:
         quality.ensure_project(context=context)
