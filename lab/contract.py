@@ -27,6 +27,9 @@ IMMUTABLE_COLUMNS: tuple[str, ...] = ("customer_id", "order_date")
 
 STATUSES: tuple[str, ...] = ("placed", "shipped", "completed", "returned", "return_pending")
 STATUS_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.5, 0.1, 0.05)
+# The statuses that count as revenue: a returned order never does; one whose return is still
+# pending does until the return completes. dbt reads both lists as project variables.
+REVENUE_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s != "returned")
 
 AMOUNT_PRECISION, AMOUNT_SCALE = 12, 2
 # An order date more than this many days before its batch date is refused (a typo, not history).
