@@ -21,6 +21,10 @@ class BatchFileError(LabError):
     """A landed batch file is missing, empty or unreadable."""
 
 
+class ReconcileError(LabError):
+    """A load's counts do not add up (rows in = loaded + quarantined): a bug, nothing changed."""
+
+
 class WarehouseError(LabError):
     """The warehouse cannot be reached or refused a statement."""
 

@@ -29,7 +29,7 @@ from lab.config import (
 )
 from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
 from lab.datagen import to_csv_bytes, write_orders
-from lab.errors import BatchFileError, LabError, LakeError
+from lab.errors import BatchFileError, LabError, LakeError, ReconcileError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables
 from lab.warehouse import Warehouse, get_warehouse
@@ -217,7 +217,7 @@ def load_file(
     if checked.ignored_columns:
         result.message = f"{result} (ignored column(s): {', '.join(checked.ignored_columns)})"
     if not result.reconciled:  # pragma: no cover - the loader checks before it commits
-        raise LabError(f"Counts do not reconcile: {result}. This is a bug in lab.loader.")
+        raise ReconcileError(f"Counts do not reconcile: {result}. This is a bug in lab.loader.")
     return result
 
 

@@ -20,7 +20,7 @@ from lab import delivery as files
 from lab import rules
 from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS
 from lab.contract import CSV_COLUMNS
-from lab.errors import BatchFileError, LabError
+from lab.errors import BatchFileError, ReconcileError
 from lab.schema import QUARANTINE_COLUMNS, ensure_tables
 from lab.warehouse import DuckDBWarehouse, Warehouse
 
@@ -403,7 +403,7 @@ def check_counts(execute, batch: Batch, outcome: Outcome) -> None:
         )
     ).fetchone()
     if (loaded, quarantined) != (outcome.loaded, outcome.quarantined):
-        raise LabError(
+        raise ReconcileError(
             f"The load of {batch.delivery.path} does not reconcile: expected {outcome.loaded} "
             f"loaded + {outcome.quarantined} quarantined, the tables hold {loaded} + "
             f"{quarantined}. Nothing was changed. This is a bug in lab.loader."

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lab import loader, pgcopy, rules
 from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS
-from lab.errors import LabError
+from lab.errors import ReconcileError
 from lab.loader import (
     Batch,
     Outcome,
@@ -73,7 +73,7 @@ def _write(cur, checker, batch: Batch, held: int, previous: dict | None) -> Outc
     _copy_rows(cur, QUARANTINE_ORDERS, quarantine, "quarantined_at")
     _copy_rows(cur, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
     if (copied - dropped - undone, len(quarantine)) != (outcome.loaded, outcome.quarantined):
-        raise LabError(
+        raise ReconcileError(
             f"The load of {batch.delivery.path} does not reconcile: {copied - dropped - undone} "
             f"rows stay in {RAW_ORDERS} and {len(quarantine)} go to the quarantine, but the "
             f"counts say {outcome.loaded} + {outcome.quarantined}. Nothing was changed. This "

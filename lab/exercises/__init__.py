@@ -89,7 +89,7 @@ class Progress:
 
             bundle.update(progress_panel(self.table)._repr_mimebundle_() or {})
             bundle["text/plain"] = str(self)
-        except Exception:
+        except ImportError:  # no ipywidgets: the table is the progress
             pass
         return bundle
 
