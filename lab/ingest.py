@@ -390,7 +390,9 @@ def validate_rows(
 
 def load_sql(batch_date: dt.date | str) -> str:
     """The SQL a load of one date runs (DuckDB; on `stack` the good rows then go by COPY)."""
-    return loader.explain(as_date(batch_date))
+    from lab.loader_duckdb import explain
+
+    return explain(as_date(batch_date))
 
 
 def quarantined_rows(batch_date: dt.date | str, warehouse: Warehouse | None = None) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """One delivery into the warehouse, in one transaction, with the engine doing the bulk work.
 
-DuckDB reads the file (`read_csv`, strict casts, the contract's status enum) and the rules run
-as SQL. On `local` the rows go straight into `raw_orders` by `INSERT ... SELECT` and the few that
-break a rule move to the quarantine before the commit; on `stack` the good rows stream from
-DuckDB as Arrow batches into one PostgreSQL `COPY` (lab.loader_postgres). Only the rows a load
+DuckDB reads the file (`read_csv`, strict casts) and the rules run as SQL. On `local` the rows
+go straight into `raw_orders` by `INSERT ... SELECT` and the few that break a rule move to the
+quarantine before the commit (lab.loader_duckdb); on `stack` the good rows stream from DuckDB
+as Arrow batches into one PostgreSQL `COPY` (lab.loader_postgres). This module holds what both
+share: the batch, the outcome, the previous state, the quarantine rows and the load record. Only the rows a load
 quarantines come back to Python, to find their original text and line. A load that fails or is
 killed at any point leaves the date as it was; loading the same file again changes nothing.
 """
@@ -133,133 +134,14 @@ def load(
         batch = Batch(delivery, batch_date, source, run_id, allow_empty, facts, progress)
         try:
             if isinstance(warehouse, DuckDBWarehouse):
-                return _load_duckdb(warehouse, batch)
+                from lab.loader_duckdb import load_duckdb
+
+                return load_duckdb(warehouse, batch)
             from lab.loader_postgres import load_postgres
 
             return load_postgres(warehouse, batch)
         except _Unchanged as same:
             return same.args[0]
-
-
-def explain(batch_date: dt.date, trailing_delimiter: bool = False) -> str:
-    """The SQL a load of `batch_date` runs on DuckDB (`$path` is the landed file)."""
-    from pathlib import Path
-
-    from lab.contract import CSV_COLUMNS as header
-
-    checked = files.Delivery(Path("orders.csv"), 0, header, trailing_delimiter)
-    batch = Batch(checked, batch_date, "$source", "$run_id", False, Future())
-    relation = "batch"
-    cte = (
-        f"with batch as (\n    select rowid - $first_rowid as rec, * from {RAW_ORDERS}\n"
-        f"    where batch_date = {batch.date_sql}\n)\n"
-    )
-    return "\n".join(
-        [
-            "-- 1. replace the date's rows, in one transaction",
-            "begin transaction;",
-            f"delete from {RAW_ORDERS} where batch_date = {batch.date_sql};",
-            f"delete from {QUARANTINE_ORDERS} where batch_date = {batch.date_sql};",
-            f"insert into {RAW_ORDERS} select",
-            "    " + _typed(checked).replace("\n", "\n    ") + ",",
-            f"    {batch.date_sql}",
-            f"from {batch.read_csv()};",
-            "-- 2. the rows that break a rule (they move to the quarantine)",
-            cte + batch.flag_sql(relation) + ";",
-            "-- and, when other dates are loaded, updates that change the customer or the day",
-            cte + batch.changed_sql(relation) + ";",
-            "-- 3. quarantine them, delete them from raw_orders, record the load, then",
-            "commit;",
-        ]
-    )
-
-
-def _typed(checked: files.Delivery) -> str:
-    return rules.typed_columns(checked.trailing_delimiter)
-
-
-# --- DuckDB ---------------------------------------------------------------------------------
-
-
-def _load_duckdb(warehouse: DuckDBWarehouse, batch: Batch) -> Outcome:
-    path = str(batch.delivery.path)
-    with warehouse.connect() as con:
-        batch.show_progress(con)
-        con.execute("begin transaction")
-        try:
-            query = _querier(con)
-            held, previous = previous_state(query, batch)
-            for table in (RAW_ORDERS, QUARANTINE_ORDERS):
-                con.execute(f"delete from {table} where batch_date = ?", [batch.batch_date])
-            checkpoint("after-delete")
-            con.execute(
-                f"insert into {RAW_ORDERS} select {rules.typed_columns(batch.delivery.trailing_delimiter)}, "
-                f"$date from {batch.read_csv()}",
-                {"path": path, "date": batch.batch_date},
-            )
-            checkpoint("after-insert")
-            base, records = con.execute(
-                f"select min(rowid), count(*) from {RAW_ORDERS} where batch_date = ?",
-                [batch.batch_date],
-            ).fetchone()
-            batch_rows = (
-                f"(select rowid - {int(base or 0)} as rec, * from {RAW_ORDERS} "
-                f"where batch_date = {batch.date_sql})"
-            )
-            flagged = con.execute(batch.flag_sql(batch_rows)).df()
-            if others_loaded(con, batch):
-                changed = con.execute(batch.changed_sql(batch_rows)).df()
-                flagged = pd.concat([flagged, changed], ignore_index=True)
-            rejected = rejected_records(con)
-            outcome = settle(batch, records, held, previous, flagged, rejected)
-            quarantine = quarantine_rows(batch, flagged, rejected, records)
-            outcome.reasons = quarantine["reason"].value_counts().to_dict()
-            if not flagged.empty:
-                con.register("lab_flagged", flagged[["rec"]].drop_duplicates())
-                con.execute(
-                    f"delete from {RAW_ORDERS} where batch_date = ? and rowid - {int(base)} in "
-                    "(select rec from lab_flagged)",
-                    [batch.batch_date],
-                )
-            _append(con, QUARANTINE_ORDERS, quarantine, "quarantined_at")
-            _append(con, LOAD_BATCHES, record_row(batch, outcome, previous), "loaded_at")
-            check_counts(con.execute, batch, outcome)
-            checkpoint("before-commit")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-    return outcome
-
-
-def others_loaded(con, batch: Batch) -> bool:
-    """Whether another date is loaded at all (else no update can contradict one)."""
-    return con.execute(
-        f"select exists (select 1 from {RAW_ORDERS} where batch_date <> {batch.date_sql})"
-    ).fetchone()[0]
-
-
-def _querier(con):
-    return lambda sql, params=None: con.execute(sql, params or []).df()
-
-
-def _append(con, table: str, frame: pd.DataFrame, stamp: str) -> None:
-    if frame.empty:
-        return
-    con.register("lab_incoming", frame)
-    columns = ", ".join(frame.columns)
-    con.execute(
-        f"insert into {table} ({columns}, {stamp}) select {columns}, now()::timestamp "
-        "from lab_incoming"
-    )
-    con.unregister("lab_incoming")
-
-
-def rejected_records(con) -> pd.DataFrame:
-    """Records the CSV reader refused, one row each: its number and why."""
-    return con.execute(
-        f"select line, arg_min(error_type, column_idx) as error from {REJECTS} group by line"
-    ).df()
 
 
 # --- what both engines share ----------------------------------------------------------------

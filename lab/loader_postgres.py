@@ -23,9 +23,9 @@ from lab.loader import (
     previous_state,
     quarantine_rows,
     record_row,
-    rejected_records,
     settle,
 )
+from lab.loader_duckdb import rejected_records
 from lab.rules import typed_columns
 
 COPY_BATCH_ROWS = 100_000
