@@ -1,8 +1,10 @@
 """Per-step run metrics: one row a step in `ops.step_runs`, and the same in Prometheus format.
 
-A notebook starts a step with `step = metrics.start("ingestion", run_id)` and ends it with
-`step.finish(loaded=..., ...)`. On `local` the Prometheus text lands in `.state/metrics/`;
-on `stack` it is pushed to the Pushgateway as well.
+A notebook starts a step with `step = metrics.start("ingestion", run_id)` and ends it, cells
+later, with `step.finish(loaded=..., ...)`; code that runs a step in one go writes
+`with metrics.step("ingestion", run_id) as step:`, the same bookkeeping as a block that records
+a failure too. On `local` the Prometheus text lands in `.state/metrics/`; on `stack` it is
+pushed to the Pushgateway as well.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import datetime as dt
 import json
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -54,6 +58,7 @@ class StepRun:
     suites: dict[str, tuple[bool, int, int]] = field(default_factory=dict)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
     duration_s: float = 0.0
+    settings: Settings | None = field(default=None, repr=False)
 
     def finish(self, outcome: str = "success", detail: str = "", **counts: int) -> StepRun:
         """Close the step and record it; counts are e.g. landed=500, loaded=468."""
@@ -62,7 +67,7 @@ class StepRun:
         self.outcome = outcome
         self.detail = detail
         self.counts.update({k: int(v) for k, v in counts.items()})
-        record(self)
+        record(self, self.settings)
         return self
 
     def add_gate(self, gate) -> None:
@@ -101,9 +106,24 @@ class StepRun:
         return self.counts.get("quarantined")
 
 
-def start(step: str, run_id: str = "manual") -> StepRun:
+def start(step: str, run_id: str = "manual", settings: Settings | None = None) -> StepRun:
     """Begin timing a step."""
-    return StepRun(step=step, run_id=run_id)
+    return StepRun(step=step, run_id=run_id, settings=settings)
+
+
+@contextmanager
+def step(name: str, run_id: str = "manual", settings: Settings | None = None) -> Iterator[StepRun]:
+    """A step as a block: recorded as the block finished it, as a success if it did not, or
+    as failed (with the error's first line) if the block raises; the error goes on."""
+    run = start(name, run_id, settings)
+    try:
+        yield run
+    except Exception as exc:
+        if run.outcome == "running":
+            run.fail(exc)
+        raise
+    if run.outcome == "running":
+        run.finish()
 
 
 def ensure_table(warehouse: Warehouse | None = None) -> None:

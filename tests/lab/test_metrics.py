@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab import metrics
 from lab.config import STEP_RUNS
+from lab.errors import LabError
 from lab.warehouse import get_warehouse
 
 PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
@@ -225,3 +226,32 @@ def test_push_to_a_real_pushgateway_shows_the_metrics(pushgateway, stack_warehou
     success = ("lab_step_success", labels)
     assert found.get(loaded) == 468.0, f"expected {loaded} = 468, got {found.get(loaded)}"
     assert found.get(success) == 1.0, f"expected {success} = 1, got {found.get(success)}"
+
+
+def test_a_step_block_records_success_or_the_failure_and_lets_the_error_go_on():
+    with metrics.step("ingestion", "block_ok") as run:
+        run.finish(landed=3, loaded=3)
+    with pytest.raises(LabError, match="no such file"):
+        with metrics.step("dbt", "block_fail"):
+            raise LabError("no such file\nsecond line")
+    with metrics.step("quality", "block_plain"):
+        pass
+    runs = metrics.step_runs().set_index("run_id")
+    assert runs.loc["block_ok", "outcome"] == "success"
+    assert int(runs.loc["block_ok", "rows_out"]) == 3
+    assert runs.loc["block_fail", "outcome"] == "failed"
+    assert runs.loc["block_fail", "detail"] == "no such file"
+    assert runs.loc["block_plain", "outcome"] == "success"
+
+
+def test_a_step_records_where_its_settings_say_not_where_the_environment_does(tmp_path):
+    from dataclasses import replace
+
+    from lab.config import get_settings
+
+    elsewhere = replace(get_settings(), home=tmp_path / "elsewhere")
+    metrics.start("ingestion", "given_settings", elsewhere).finish(landed=1, loaded=1)
+    there = metrics.step_runs(warehouse=get_warehouse(elsewhere))
+    assert there["run_id"].tolist() == ["given_settings"]
+    assert metrics.step_runs().empty
+    assert (elsewhere.metrics_dir / "ingestion.prom").exists()
