@@ -20,6 +20,7 @@ from airflow.sdk import (
 )
 
 from lab import orchestration
+from lab.contract import DEFAULT_ROWS, MAX_NOTEBOOK_ROWS
 
 # A notebook that fails in a cell (papermill's PapermillExecutionError, turned into
 # lab.errors.NotebookStepError) fails the same way on every try: fail it at once. A locked
@@ -92,7 +93,13 @@ class NotebookStepOperator(PapermillOperator):
     catchup=False,
     tags=["sandbox", "papermill", "pipeline"],
     params={
-        "rows": Param(500, type="integer", minimum=1, maximum=99_999, title="Rows in the batch"),
+        "rows": Param(
+            DEFAULT_ROWS,
+            type="integer",
+            minimum=1,
+            maximum=MAX_NOTEBOOK_ROWS,
+            title="Rows in the batch",
+        ),
         "dirty": Param(
             0.0, type="number", minimum=0, maximum=1, title="Fraction of rows with defects"
         ),

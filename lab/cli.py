@@ -465,16 +465,21 @@ def _existing_file(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.config import PIPELINE_NOTEBOOKS
-    from lab.contract import DEFAULT_ROWS
-    from lab.pipeline import DEFAULT_RUN_DATE
+    # Defaults from the light constant modules only: `lab --help` must not import pandas & co.
+    from lab.config import HISTORY_DAYS, JUPYTER_PORT, PIPELINE_NOTEBOOKS
+    from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, MAX_ROWS
 
     parser = argparse.ArgumentParser(prog="lab", description="The Data Engineering Sandbox.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("setup", help="prepare the sandbox state (quick when it exists)")
     p.add_argument("--force", action="store_true", help="prepare again even if ready")
-    p.add_argument("--history-days", type=int, default=7, help="days of order history to load")
+    p.add_argument(
+        "--history-days",
+        type=int,
+        default=HISTORY_DAYS,
+        help=f"days of order history to load (default {HISTORY_DAYS})",
+    )
     p.set_defaults(func=_cmd_setup)
 
     p = sub.add_parser("reset", help="delete the local state (asks first), or one lesson's work")
@@ -491,8 +496,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="check this machine before `make up`: Docker, Compose, memory, disk, ports, .env",
     )
     p.set_defaults(func=_cmd_doctor)
-
-    from lab.contract import MAX_ROWS
 
     p = sub.add_parser(
         "datagen",
@@ -564,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "jupyter", help="prepare the sandbox and start JupyterLab (what `make lab` runs)"
     )
-    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--port", type=int, default=JUPYTER_PORT, help=f"default {JUPYTER_PORT}")
     p.add_argument("extra", nargs="*", help="more JupyterLab options, e.g. --no-browser")
     p.set_defaults(func=_cmd_jupyter)
 
