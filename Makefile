@@ -35,10 +35,10 @@ notebooks: env ## re-execute the lessons on a fresh sandbox and save their outpu
 .PHONY: airflow airflow-cli
 airflow: env ## Airflow on this machine: http://127.0.0.1:8080 (AIRFLOW_PORT=... to change), admin / admin
 	$(BIN)/lab setup
-	$(BIN)/python -m lab.orchestration standalone $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
+	$(BIN)/lab airflow start $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
 
 airflow-cli: env ## the airflow command with make airflow's settings (ARGS="dags test notebook_pipeline 2026-11-05")
-	$(BIN)/python -m lab.orchestration airflow $(ARGS)
+	$(BIN)/lab airflow cli $(ARGS)
 
 setup: env ## prepare the sandbox state only
 	$(BIN)/lab setup

@@ -464,6 +464,14 @@ def _existing_file(text: str) -> str:
     return text
 
 
+def _cmd_airflow(args) -> int:
+    from lab import airflow_local
+
+    if args.airflow_command == "start":
+        return airflow_local.standalone(port=args.port)
+    return airflow_local.run_cli(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Defaults from the light constant modules only: `lab --help` must not import pandas & co.
     from lab.config import HISTORY_DAYS, JUPYTER_PORT, PIPELINE_NOTEBOOKS
@@ -591,12 +599,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")
     p.add_argument("names", nargs="*", help="notebook file names (default: all)")
     p.set_defaults(func=_cmd_notebooks)
+
+    p = sub.add_parser(
+        "airflow",
+        help="Airflow on this machine (what `make airflow` runs), or its command line",
+        description="`lab airflow start`: Airflow's components on 127.0.0.1 with the login "
+        "admin / admin; Ctrl-C stops them. `lab airflow cli ARGS`: the airflow command with "
+        "the same settings, e.g. `lab airflow cli dags test notebook_pipeline 2026-11-05`.",
+    )
+    p.set_defaults(func=_cmd_airflow)
+    airflow = p.add_subparsers(dest="airflow_command", required=True)
+    start = airflow.add_parser("start", help="start Airflow (make airflow)")
+    start.add_argument("--port", type=int, default=None, help="default: AIRFLOW_PORT, else 8080")
+    cli = airflow.add_parser(
+        "cli", help="the airflow command line of `make airflow`", add_help=False
+    )
+    cli.add_argument("args", nargs=argparse.REMAINDER, help="arguments of `airflow`")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    if args.command == "airflow" and args.airflow_command == "cli":
+        # everything after `cli` goes to airflow as written (its own --help too)
+        args.args, unknown = argv[argv.index("cli") + 1 :], []
     if unknown and args.command != "jupyter":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "jupyter":  # everything lab does not know goes to JupyterLab
