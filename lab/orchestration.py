@@ -24,7 +24,8 @@ from lab.config import JUPYTER_PORT, RAW_CUSTOMERS, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-JUPYTER_URL = f"http://127.0.0.1:{JUPYTER_PORT}"  # where executed notebooks open (JUPYTER_URL)
+# Where executed notebooks open: the JUPYTER_URL setting, else the JupyterLab of `make lab`.
+JUPYTER_URL = f"http://127.0.0.1:{JUPYTER_PORT}"
 
 
 # --- run parameters ---------------------------------------------------------------------------
