@@ -35,10 +35,10 @@ notebooks: env ## re-execute the lessons on a fresh sandbox and save their outpu
 .PHONY: airflow airflow-cli
 airflow: env ## Airflow on this machine: http://127.0.0.1:8080 (AIRFLOW_PORT=... to change), admin / admin
 	$(BIN)/lab setup
-	$(BIN)/python -m lab.orchestration standalone $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
+	$(BIN)/lab airflow start $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
 
 airflow-cli: env ## the airflow command with make airflow's settings (ARGS="dags test notebook_pipeline 2026-11-05")
-	$(BIN)/python -m lab.orchestration airflow $(ARGS)
+	$(BIN)/lab airflow cli $(ARGS)
 
 setup: env ## prepare the sandbox state only
 	$(BIN)/lab setup
@@ -49,14 +49,15 @@ doctor: env ## check every part of the sandbox and say how to fix it
 reset: env ## delete the local state and saved runs (asks first)
 	$(BIN)/lab reset
 
-lint: env ## ruff over the code
+lint: env ## ruff over the code, sqlfluff over the dbt models (.sqlfluff)
 	$(BIN)/ruff check lab tests bench dags
+	$(BIN)/sqlfluff lint dbt/models dbt/macros --disable-progress-bar
 
 test: env lint ## run the whole test suite
 	$(BIN)/pytest
 
-bench: env ## benchmarks (never part of `make test`)
-	$(BIN)/python bench/pipeline.py
+bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clone to JupyterLab)
+	$(BIN)/python bench/pipeline.py $(if $(COLD),--cold)
 	$(BIN)/python bench/airflow_dag_test.py
 
 bench-ingest: env ## ingestion benchmark at 1M and 10M rows, writes bench/results/ingest.json (ARGS="--quick")

@@ -2,8 +2,8 @@
 
 1. `make pipeline` on the default data with a warm environment: target under 30 s on 2 cores,
    and within 1.5x of the bare tool calls it wraps (the same `lab.steps` calls, in one process).
-2. Fresh clone to JupyterLab answering, with a cold package cache: target under 90 s.
-   Skip it with --no-cold (it downloads the whole environment).
+2. With --cold only (`make bench COLD=1`): fresh clone to JupyterLab answering, with a cold
+   package cache: target under 90 s. It installs the whole environment anew.
 """
 
 from __future__ import annotations
@@ -113,10 +113,14 @@ def bench_cold_start() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--no-cold", action="store_true", help="skip the cold-start benchmark")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="also time a fresh clone to JupyterLab with a cold package cache (minutes)",
+    )
     args = parser.parse_args()
     bench_pipeline(args.repeats)
-    if not args.no_cold:
+    if args.cold:
         bench_cold_start()
 
 

@@ -1,30 +1,19 @@
 """The flow of the original documentation: bucket, `dbt seed`, `dbt run`, then the GX checkpoint.
 
 Every task is a thin wrapper over a `lab.orchestration` function; heavy imports (dbt, GX,
-s3fs) happen inside the tasks, never when Airflow parses this file.
+s3fs) happen inside the tasks, never when Airflow parses this file. The pool and the retries
+come from `lab.dag_support`, which reads no settings at parse time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
+from airflow.sdk import dag, task
 
-from lab import orchestration
+from lab import dag_support, orchestration
 
-# Deterministic failures (a failed dbt model, a failed validation) fail at once; a locked
-# warehouse file or anything unforeseen (network, a killed process) is retried with backoff.
-RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(exception=list(orchestration.RETRY_ERRORS), action=RetryAction.RETRY),
-        RetryRule(
-            exception=list(orchestration.NO_RETRY_ERRORS),
-            action=RetryAction.FAIL,
-            reason="the data or the code is wrong: a retry would fail the same way",
-        ),
-    ]
-)
-WAREHOUSE_POOL = orchestration.pool_for()  # one slot on `local`: DuckDB has one writer
+WAREHOUSE_POOL = dag_support.WAREHOUSE_POOL  # one slot on `local`: DuckDB has one writer
 
 
 @dag(
@@ -32,14 +21,9 @@ WAREHOUSE_POOL = orchestration.pool_for()  # one slot on `local`: DuckDB has one
     start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
     catchup=False,
     tags=["sandbox", "dbt", "great-expectations"],
-    default_args={
-        "owner": "sandbox",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "retry_policy": RETRY_POLICY,
-    },
+    # Deterministic failures (a failed dbt model, a failed validation) fail at once; a locked
+    # warehouse file or anything unforeseen (network, a killed process) is retried with backoff.
+    default_args=dag_support.default_args(),
 )
 def example_dag():
     """

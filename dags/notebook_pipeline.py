@@ -1,7 +1,8 @@
 """Lessons 01-04 as production steps: one papermill task a notebook, in lesson order.
 
 The operator and the link are defined here, next to the only DAG that uses them; what they
-do at run time lives in `lab.orchestration` (parameters, execution, artifacts).
+do at run time lives in `lab.orchestration` (parameters, execution, artifacts), the tasks,
+their pool and their retries in `lab.dag_support` (no settings read at parse time).
 """
 
 from __future__ import annotations
@@ -9,31 +10,15 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.papermill.operators.papermill import PapermillOperator
-from airflow.sdk import (
-    BaseOperatorLink,
-    ExceptionRetryPolicy,
-    Param,
-    RetryAction,
-    RetryRule,
-    chain,
-    dag,
-)
+from airflow.sdk import BaseOperatorLink, Param, chain, dag
 
-from lab import orchestration
+from lab import dag_support
+from lab.contract import DEFAULT_ROWS, MAX_NOTEBOOK_ROWS
 
 # A notebook that fails in a cell (papermill's PapermillExecutionError, turned into
 # lab.errors.NotebookStepError) fails the same way on every try: fail it at once. A locked
 # warehouse file, a kernel that died or could not start, a network error: retry with backoff.
-RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(exception=list(orchestration.RETRY_ERRORS), action=RetryAction.RETRY),
-        RetryRule(
-            exception=list(orchestration.NO_RETRY_ERRORS),
-            action=RetryAction.FAIL,
-            reason="the notebook failed in a cell: a retry would fail the same way",
-        ),
-    ]
-)
+NO_RETRY_REASON = "the notebook failed in a cell: a retry would fail the same way"
 
 
 class ExecutedNotebookLink(BaseOperatorLink):
@@ -92,19 +77,18 @@ class NotebookStepOperator(PapermillOperator):
     catchup=False,
     tags=["sandbox", "papermill", "pipeline"],
     params={
-        "rows": Param(500, type="integer", minimum=1, maximum=99_999, title="Rows in the batch"),
+        "rows": Param(
+            DEFAULT_ROWS,
+            type="integer",
+            minimum=1,
+            maximum=MAX_NOTEBOOK_ROWS,
+            title="Rows in the batch",
+        ),
         "dirty": Param(
             0.0, type="number", minimum=0, maximum=1, title="Fraction of rows with defects"
         ),
     },
-    default_args={
-        "owner": "sandbox",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "retry_policy": RETRY_POLICY,
-    },
+    default_args=dag_support.default_args(reason=NO_RETRY_REASON),
     max_active_runs=2,
 )
 def notebook_pipeline():
@@ -139,7 +123,7 @@ def notebook_pipeline():
             NotebookStepOperator(
                 task_id=t["task_id"], step=t["task_id"], notebook=t["notebook"], pool=t["pool"]
             )
-            for t in orchestration.pipeline_tasks()
+            for t in dag_support.pipeline_tasks()
         )
     )
 

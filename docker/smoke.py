@@ -87,7 +87,7 @@ class Smoke:
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
     def airflow(self):
-        from lab.orchestration import AirflowClient
+        from lab.airflow_api import AirflowClient
 
         return AirflowClient(
             self.urls["airflow"],

@@ -464,17 +464,30 @@ def _existing_file(text: str) -> str:
     return text
 
 
+def _cmd_airflow(args) -> int:
+    from lab import airflow_local
+
+    if args.airflow_command == "start":
+        return airflow_local.standalone(port=args.port)
+    return airflow_local.run_cli(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from lab.config import PIPELINE_NOTEBOOKS
-    from lab.contract import DEFAULT_ROWS
-    from lab.pipeline import DEFAULT_RUN_DATE
+    # Defaults from the light constant modules only: `lab --help` must not import pandas & co.
+    from lab.config import HISTORY_DAYS, JUPYTER_PORT, PIPELINE_NOTEBOOKS
+    from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, MAX_ROWS
 
     parser = argparse.ArgumentParser(prog="lab", description="The Data Engineering Sandbox.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("setup", help="prepare the sandbox state (quick when it exists)")
     p.add_argument("--force", action="store_true", help="prepare again even if ready")
-    p.add_argument("--history-days", type=int, default=7, help="days of order history to load")
+    p.add_argument(
+        "--history-days",
+        type=int,
+        default=HISTORY_DAYS,
+        help=f"days of order history to load (default {HISTORY_DAYS})",
+    )
     p.set_defaults(func=_cmd_setup)
 
     p = sub.add_parser("reset", help="delete the local state (asks first), or one lesson's work")
@@ -491,8 +504,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="check this machine before `make up`: Docker, Compose, memory, disk, ports, .env",
     )
     p.set_defaults(func=_cmd_doctor)
-
-    from lab.contract import MAX_ROWS
 
     p = sub.add_parser(
         "datagen",
@@ -564,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "jupyter", help="prepare the sandbox and start JupyterLab (what `make lab` runs)"
     )
-    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--port", type=int, default=JUPYTER_PORT, help=f"default {JUPYTER_PORT}")
     p.add_argument("extra", nargs="*", help="more JupyterLab options, e.g. --no-browser")
     p.set_defaults(func=_cmd_jupyter)
 
@@ -588,12 +599,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")
     p.add_argument("names", nargs="*", help="notebook file names (default: all)")
     p.set_defaults(func=_cmd_notebooks)
+
+    p = sub.add_parser(
+        "airflow",
+        help="Airflow on this machine (what `make airflow` runs), or its command line",
+        description="`lab airflow start`: Airflow's components on 127.0.0.1 with the login "
+        "admin / admin; Ctrl-C stops them. `lab airflow cli ARGS`: the airflow command with "
+        "the same settings, e.g. `lab airflow cli dags test notebook_pipeline 2026-11-05`.",
+    )
+    p.set_defaults(func=_cmd_airflow)
+    airflow = p.add_subparsers(dest="airflow_command", required=True)
+    start = airflow.add_parser("start", help="start Airflow (make airflow)")
+    start.add_argument("--port", type=int, default=None, help="default: AIRFLOW_PORT, else 8080")
+    cli = airflow.add_parser(
+        "cli", help="the airflow command line of `make airflow`", add_help=False
+    )
+    cli.add_argument("args", nargs=argparse.REMAINDER, help="arguments of `airflow`")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    if args.command == "airflow" and args.airflow_command == "cli":
+        # everything after `cli` goes to airflow as written (its own --help too)
+        args.args, unknown = argv[argv.index("cli") + 1 :], []
     if unknown and args.command != "jupyter":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "jupyter":  # everything lab does not know goes to JupyterLab

@@ -37,6 +37,10 @@ PIPELINE_NOTEBOOKS = (
     ("monitoring", "04_monitoring.ipynb"),
 )
 
+# Defaults of the `lab` command and `make` targets (the CLI imports them; keep this module light).
+JUPYTER_PORT = 8888  # `make lab`, `lab jupyter --port`
+HISTORY_DAYS = 7  # days of order history `lab setup` loads, so lesson 04 has runs to show
+
 
 def _find_root() -> Path:
     """The repository root: LAB_ROOT, else the checkout this package lives in, else the cwd."""

@@ -46,6 +46,10 @@ MAX_KEY = 10**16 - 1
 ORDER_ID_DAY_STRIDE = 1_000_000_000
 MAX_ROWS = 100_000_000
 DEFAULT_ROWS = 500
+# The largest batch the notebook pipeline DAG offers (its `rows` param): lesson 01 reads its
+# batch whole into pandas (`ingest.read_batch`), so a notebook run stays small; `lab datagen`
+# and `lab ingest` go up to MAX_ROWS.
+MAX_NOTEBOOK_ROWS = 99_999
 CUSTOMER_IDS = range(1, 101)
 EPOCH = dt.date(2020, 1, 1)
 

@@ -32,8 +32,9 @@ class Profile:
     monitoring: ClassVar[bool]
     # a writer waits while another process holds the warehouse (DuckDB's file lock)
     waits_for_lock: ClassVar[bool]
-    # the Airflow pool of the tasks that write to the warehouse
-    airflow_pool: ClassVar[str]
+    # the slots of the Airflow pool of the tasks that write the warehouse (dag_support.WAREHOUSE_POOL)
+    airflow_pool_slots: ClassVar[int]
+    airflow_pool_description: ClassVar[str]
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -89,7 +90,12 @@ class Local(Profile):
     storage_kind = "a local folder"
     monitoring = False
     waits_for_lock = True
-    airflow_pool = "duckdb_writer"  # one slot: DuckDB takes one writer at a time
+    # one slot: a DuckDB file has one writer process and a reader is refused while a writer
+    # holds it, so two runs take turns instead of failing on the lock
+    airflow_pool_slots = 1
+    airflow_pool_description = (
+        "One task at a time on the local DuckDB warehouse (one writer process)"
+    )
     gx_source_name = "warehouse_frames"
 
     def warehouse(self) -> Warehouse:
@@ -152,7 +158,8 @@ class Stack(Profile):
     storage_kind = "S3"
     monitoring = True
     waits_for_lock = False
-    airflow_pool = "default_pool"
+    airflow_pool_slots = 128  # as many as Airflow's default pool: no limit in practice
+    airflow_pool_description = "Tasks that write the PostgreSQL warehouse (no limit in practice)"
     gx_source_name = "warehouse_sql"
     # substituted by GX from the environment at run time (gx_env), never written to its files
     GX_CONNECTION = "${GX_WAREHOUSE_URL}"

@@ -29,16 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, dag, task
+from airflow.sdk import dag, task
 
-from lab import orchestration
-
-RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(exception=list(orchestration.RETRY_ERRORS), action=RetryAction.RETRY),
-        RetryRule(exception=list(orchestration.NO_RETRY_ERRORS), action=RetryAction.FAIL),
-    ]
-)
+from lab import dag_support
 
 
 @dag(
@@ -50,7 +43,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
         "owner": "learner",
         "retries": 1,
         "retry_delay": dt.timedelta(seconds=30),
-        "retry_policy": RETRY_POLICY,
+        "retry_policy": dag_support.retry_policy(),
     },
 )
 def my_first_dag():
@@ -60,7 +53,7 @@ def my_first_dag():
     Reads which batch dates the warehouse holds, then reports the newest one.
     """
 
-    @task(pool=orchestration.pool_for())
+    @task(pool=dag_support.WAREHOUSE_POOL)
     def loaded_dates() -> list[str]:
         from lab import ingest
 
@@ -135,7 +128,7 @@ _PROBES: dict[tuple, dict] = {}
 
 def probe(test: bool, settings: Settings | None = None) -> dict:
     """Parse (and with `test`, dag.test()) the learner's DAG in an Airflow subprocess."""
-    from lab import orchestration
+    from lab import airflow_local
 
     settings = settings or get_settings()
     path = settings.root / DAG_FILE
@@ -143,10 +136,10 @@ def probe(test: bool, settings: Settings | None = None) -> dict:
     if key in _PROBES:
         return _PROBES[key]
     home = settings.home / "airflow-exercise"
-    orchestration.prepare_airflow_home(home)
-    env = orchestration.airflow_env(home, settings=settings)
+    airflow_local.prepare_airflow_home(home)
+    env = airflow_local.airflow_env(home, settings=settings)
     if test and not (home / "migrated").exists():
-        orchestration.setup_metadata(env)  # ~20 s, once a sandbox
+        airflow_local.setup_metadata(env)  # ~20 s, once a sandbox
         (home / "migrated").write_text("yes\n")
     result = subprocess.run(
         [sys.executable, "-m", "lab.exercises.dag_probe", str(path), *(["--test"] if test else [])],
@@ -237,7 +230,7 @@ EXERCISE = register(
                 check_dag_rules,
                 [
                     "dags/example_dag.py is the model: one @dag function named as the file, schedule, a tz-aware start_date, catchup=False, tags, a docstring.",
-                    "default_args with owner, retries and the retry_policy; two @task functions, one taking the other's result.",
+                    "default_args with owner, retries and retry_policy=dag_support.retry_policy() (from lab import dag_support); two @task functions, one taking the other's result.",
                 ],
                 SOLUTION_DAG,
             ),

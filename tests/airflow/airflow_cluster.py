@@ -18,7 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.orchestration import AIRFLOW_PASSWORD, AIRFLOW_USER, AirflowClient, airflow_env
+from lab.airflow_api import AirflowClient
+from lab.airflow_local import AIRFLOW_PASSWORD, AIRFLOW_USER, airflow_env
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from airflow_cluster import AirflowCluster, cluster_env, free_port
 
-from lab.orchestration import prepare_airflow_home, setup_metadata
+from lab.airflow_local import prepare_airflow_home, setup_metadata
 
 REDIS_URL = "redis://127.0.0.1:6379/5"  # a database of its own, flushed by the tests
 pytestmark = pytest.mark.slow

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from airflow_cluster import http_status
 
+from lab.airflow_local import AIRFLOW_PASSWORD, AIRFLOW_USER
 from lab.config import get_settings
-from lab.orchestration import AIRFLOW_PASSWORD, AIRFLOW_USER, run_date_for
+from lab.orchestration import run_date_for
 from lab.pipeline import safe_run_id
 from lab.warehouse import get_warehouse
 

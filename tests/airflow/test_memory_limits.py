@@ -32,7 +32,7 @@ import pytest
 import yaml
 from airflow_cluster import REPO_ROOT, AirflowCluster, cluster_env, free_port
 
-from lab.orchestration import prepare_airflow_home, setup_metadata
+from lab.airflow_local import prepare_airflow_home, setup_metadata
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import orchestration
+from lab import airflow_local
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lab-airflow-test-"))
-orchestration.prepare_airflow_home(_AIRFLOW_HOME)
-AIRFLOW_ENV = orchestration.airflow_env(_AIRFLOW_HOME)
+airflow_local.prepare_airflow_home(_AIRFLOW_HOME)
+AIRFLOW_ENV = airflow_local.airflow_env(_AIRFLOW_HOME)
 os.environ.update(AIRFLOW_ENV)
 
 
@@ -34,5 +34,5 @@ def _airflow_home() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def airflow_db(_airflow_home: Path) -> Path:
     """A migrated SQLite metadata database with the `duckdb_writer` pool."""
-    orchestration.setup_metadata(AIRFLOW_ENV)
+    airflow_local.setup_metadata(AIRFLOW_ENV)
     return _airflow_home

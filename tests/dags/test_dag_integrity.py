@@ -1,25 +1,33 @@
 """Every DAG file parses cleanly and follows the house rules (one test a file, id = its path).
 
-Parsing happens with network and Airflow connections, variables and hooks patched to fail:
-a DAG file must do no work when the scheduler parses it.
+Parsing happens with network, Airflow connections and variables, and the sandbox's settings
+patched to fail: a DAG file must do no work when the scheduler parses it. The rules
+themselves live in `lab.dag_rules`, which exercise 05 applies to a learner's DAG too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
+from lab import dag_rules
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
-KNOWN_POOLS = {"default_pool", "duckdb_writer"}
+# The sandbox's own DAGs and the schedule each runs on, as written and as the cron expression
+# Airflow runs (a learner's DAG may be in dags/ too): every day at midnight UTC.
+SCHEDULES = {
+    "example_dag": ("@daily", "0 0 * * *"),
+    "notebook_pipeline": ("@daily", "0 0 * * *"),
+}
 
 
 class ParseTimeAccess(AssertionError):
-    """Raised when a DAG file touches the network, a connection or a variable while parsed."""
+    """Raised when a DAG file touches the network, a connection, a variable or the sandbox's
+    settings while parsed."""
 
 
 def _refuse(what: str):
@@ -33,8 +41,7 @@ def _refuse(what: str):
 
 
 def parse(path: Path):
-    """Parse one DAG file with network, connections and variables off; return the DagBag."""
-    from airflow.dag_processing.dagbag import DagBag
+    """Parse one DAG file with network, connections, variables and settings off; the DagBag."""
     from airflow.sdk import BaseHook, Variable
 
     with (
@@ -42,8 +49,10 @@ def parse(path: Path):
         mock.patch.object(socket, "create_connection", _refuse("a network connection")),
         mock.patch.object(BaseHook, "get_connection", _refuse("an Airflow connection lookup")),
         mock.patch.object(Variable, "get", _refuse("an Airflow Variable lookup")),
+        # every lab.config.get_settings() starts here: .env and the environment stay unread
+        mock.patch("lab.config._find_root", _refuse("reading the sandbox settings")),
     ):
-        return DagBag(dag_folder=str(path), known_pools=KNOWN_POOLS)
+        return dag_rules.load(path)
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[str(p.relative_to(REPO_ROOT)) for p in DAG_FILES])
@@ -56,67 +65,75 @@ def test_dag_file_parses_cleanly_and_follows_the_house_rules(path: Path):
     )
     warnings = [w for ws in bag.captured_warnings.values() for w in ws]
     assert not warnings, f"{path.name} warns while parsed; fix: {warnings}"
-    assert list(bag.dags) == [path.stem], (
-        f"{path.name} must define exactly one DAG whose dag_id is the file name {path.stem!r}, "
-        f"found {list(bag.dags)}. Fix: one @dag function a file, named as the file."
-    )
-    dag = bag.dags[path.stem]
-    problems = []
-    if not dag.tags:
-        problems.append("no tags: add tags=[...] to @dag so the UI can filter it")
-    if dag.schedule is None and "schedule" not in path.read_text():
-        problems.append("no explicit schedule: write schedule=... (None for manual only)")
-    if dag.catchup:
-        problems.append("catchup=True: set catchup=False so unpausing does not run the backlog")
-    start = dag.start_date
-    if start is None or start.tzinfo is None or start.utcoffset() is None:
-        problems.append(f"start_date {start!r} is not timezone-aware: use tzinfo=dt.UTC")
-    if not (dag.doc_md or "").strip():
-        problems.append("no docs: give the @dag function a Markdown docstring (the UI shows it)")
-    for task in dag.tasks:
-        if task.owner in ("", "airflow"):
-            problems.append(f"task {task.task_id}: owner {task.owner!r}; set default_args owner")
-        if not task.retries:
-            problems.append(
-                f"task {task.task_id}: retries={task.retries}; set default_args retries"
-            )
-        if isinstance(task.retry_delay, dt.timedelta) and task.retry_delay.total_seconds() < 1:
-            problems.append(f"task {task.task_id}: retry_delay {task.retry_delay} is too short")
-        if task.pool not in KNOWN_POOLS:
-            problems.append(
-                f"task {task.task_id}: pool {task.pool!r} is not one of {sorted(KNOWN_POOLS)}; "
-                "a task in a missing pool never runs"
-            )
+    problems, dag = dag_rules.problems(bag, path)
     assert not problems, f"{path.name}: " + "; ".join(problems)
+    written = dag_rules.written_schedule(path.read_text(), dag.dag_id)
+    assert dag.schedule == written, (
+        f"{path.name} writes schedule={written!r} but Airflow parsed {dag.schedule!r}"
+    )
     dag.check_cycle()  # raises naming the cycle
 
 
 def test_every_dag_file_is_checked():
-    assert {p.stem for p in DAG_FILES} >= {"example_dag", "notebook_pipeline"}, (
-        f"expected example_dag.py and notebook_pipeline.py in dags/, found {[p.name for p in DAG_FILES]}"
+    assert {p.stem for p in DAG_FILES} >= set(SCHEDULES), (
+        f"expected {sorted(SCHEDULES)} in dags/, found {[p.name for p in DAG_FILES]}"
     )
 
 
-def test_parse_time_network_and_connection_use_is_reported(tmp_path: Path):
+@pytest.mark.parametrize("dag_id", sorted(SCHEDULES))
+def test_the_sandbox_dags_run_on_their_schedule(dag_id: str):
+    dag = parse(REPO_ROOT / "dags" / f"{dag_id}.py").dags[dag_id]
+    runs = (dag.schedule, getattr(dag.timetable, "expression", None), str(dag.timetable.timezone))
+    assert runs == (*SCHEDULES[dag_id], "UTC"), (
+        f"{dag_id}: expected schedule {SCHEDULES[dag_id]} in UTC, got {runs} ({dag.timetable!r})"
+    )
+
+
+def test_a_dag_that_only_mentions_a_schedule_has_none(tmp_path: Path):
+    path = tmp_path / "vague_dag.py"
+    path.write_text(
+        "import datetime as dt\n"
+        "from airflow.sdk import dag, task\n"
+        "from lab import dag_support\n"
+        "@dag(start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), catchup=False, tags=['x'],\n"
+        "     default_args=dag_support.default_args())\n"
+        "def vague_dag():\n"
+        '    """Runs on a schedule, some day."""\n'
+        "    @task\n"
+        "    def one():\n"
+        "        pass\n"
+        "    one()\n"
+        "vague_dag()\n"
+    )
+    problems, dag = dag_rules.problems(parse(path), path)
+    assert dag is not None and problems == [
+        "no explicit schedule=: write schedule=... in @dag (None for manual runs only)"
+    ], problems
+
+
+@pytest.mark.parametrize(
+    ("statement", "reported"),
+    [
+        ("BaseHook.get_connection('warehouse')", "an Airflow connection lookup at parse time"),
+        ("socket.create_connection(('127.0.0.1', 9))", "a network connection at parse time"),
+        ("get_settings()", "reading the sandbox settings at parse time"),
+    ],
+    ids=["connection", "network", "settings"],
+)
+def test_parse_time_work_is_reported(tmp_path: Path, statement: str, reported: str):
     bad = tmp_path / "greedy_dag.py"
     bad.write_text(
         "import socket\n"
         "from airflow.sdk import BaseHook, dag\n"
-        "BaseHook.get_connection('warehouse')\n"
+        "from lab.config import get_settings\n"
+        f"{statement}\n"
         "@dag(schedule=None)\n"
         "def greedy_dag():\n"
         "    pass\n"
         "greedy_dag()\n"
     )
     errors = "\n".join(parse(bad).import_errors.values())
-    assert "an Airflow connection lookup at parse time" in errors, errors
-    bad.write_text(
-        bad.read_text().replace(
-            "BaseHook.get_connection('warehouse')", "socket.create_connection(('127.0.0.1', 9))"
-        )
-    )
-    errors = "\n".join(parse(bad).import_errors.values())
-    assert "a network connection at parse time" in errors, errors
+    assert reported in errors, errors
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[str(p.relative_to(REPO_ROOT)) for p in DAG_FILES])

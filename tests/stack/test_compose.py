@@ -486,6 +486,20 @@ def test_airflow_init_migrates_and_creates_the_admin_from_env():
     }
 
 
+def test_airflow_init_creates_the_warehouse_pool_of_the_dags_sized_for_the_stack():
+    from lab.dag_support import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, WAREHOUSE_POOL_SLOTS
+
+    script = SERVICES["airflow-init"]["command"][-1]
+    expected = (
+        f"/entrypoint airflow pools set {WAREHOUSE_POOL} {WAREHOUSE_POOL_SLOTS['stack']} "
+        f'"{WAREHOUSE_POOL_DESCRIPTION["stack"]}"'
+    )
+    assert expected in script, (
+        f"the DAGs' tasks wait in the pool {WAREHOUSE_POOL!r}, which must exist on the stack; "
+        f"expected airflow-init to run {expected!r}, its script is:\n{script}"
+    )
+
+
 @pytest.mark.parametrize("name", ["jupyter", "airflow-scheduler", "airflow-worker"])
 def test_lesson_containers_receive_the_lab_contract(name):
     env = SERVICES[name]["environment"]
