@@ -19,6 +19,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+from lab.errors import AirflowError
+
 
 class AirflowClient:
     """A small client for Airflow's REST API v2, as a script outside Airflow would use it.
@@ -45,7 +47,7 @@ class AirflowClient:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
-            raise RuntimeError(f"{method} {path} answered {exc.code}: {detail}") from None
+            raise AirflowError(f"{method} {path} answered {exc.code}: {detail}") from None
         return json.loads(payload) if payload else None
 
     def token(self) -> str:

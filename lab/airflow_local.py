@@ -23,6 +23,7 @@ from typing import Any
 
 from lab.config import Settings, get_settings
 from lab.dag_support import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, WAREHOUSE_POOL_SLOTS
+from lab.errors import AirflowError
 
 # The local Airflow of `make airflow`: one login, printed when it starts.
 AIRFLOW_USER = "admin"
@@ -132,7 +133,7 @@ def airflow_command(*args: str, env: dict[str, str], check: bool = True, timeout
         timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise RuntimeError(
+        raise AirflowError(
             f"`airflow {' '.join(args)}` failed with exit code {result.returncode}:\n"
             f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )

@@ -53,5 +53,9 @@ class StepLockedError(NotebookStepError, WarehouseLockedError):
     """A pipeline notebook stopped because the warehouse file stayed locked (worth a retry)."""
 
 
+class AirflowError(LabError):
+    """An `airflow` command failed, or Airflow's REST API refused a request."""
+
+
 class MonitoringError(LabError):
     """Prometheus or Loki cannot be reached, or refused a query."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lab.airflow_api import AirflowClient
 from lab.airflow_local import AIRFLOW_PASSWORD, AIRFLOW_USER, airflow_env
+from lab.errors import AirflowError
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -123,7 +124,7 @@ class AirflowCluster:
                         client.dag(dag_id)
                     return client
                 last = f"not healthy yet: {unhealthy}"
-            except (OSError, RuntimeError, urllib.error.URLError) as exc:
+            except (OSError, AirflowError, urllib.error.URLError) as exc:
                 last = str(exc)
             time.sleep(1)
         raise TimeoutError(f"Airflow was not ready after {timeout} s ({last})\n{self.logs()}")

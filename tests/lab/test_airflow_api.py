@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab.airflow_api import AirflowClient
+from lab.errors import AirflowError
 
 
 def test_rest_client_reports_what_the_server_answered(free_port):
@@ -25,7 +26,7 @@ def test_rest_client_reports_what_the_server_answered(free_port):
     try:
         client = AirflowClient(f"http://127.0.0.1:{free_port}", "admin", "wrong")
         with pytest.raises(
-            RuntimeError, match=r"POST /auth/token answered 401: .*Invalid credentials"
+            AirflowError, match=r"POST /auth/token answered 401: .*Invalid credentials"
         ):
             client.dag("example_dag")
     finally:
