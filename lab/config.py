@@ -117,6 +117,11 @@ class Settings:
         return self.home / "exercises" / "expectations.json"
 
     @property
+    def rewind_dir(self) -> Path:
+        """Exercise work kept aside while `lab reset --lesson N` rebuilds the state."""
+        return self.home / "rewind"
+
+    @property
     def gx_uncommitted_dir(self) -> Path:
         """What GX writes at run time: validation results and Data Docs (gitignored)."""
         return self.gx_root / "gx" / "uncommitted"
