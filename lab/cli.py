@@ -40,20 +40,22 @@ def _cmd_reset(args) -> int:
 
     settings = get_settings()
     if args.lesson:
+        from lab import rewind
+
         first = exercises.lesson_key(args.lesson)
-        later = [e for k, e in sorted(exercises.EXERCISES.items()) if k >= first]
-        print(
-            f"Back to the start of lesson {first}. This removes the work of exercises "
-            f"{', '.join(e.lesson for e in later)}:"
-        )
-        for exercise in later:
-            print(f"  {exercise.lesson}: {exercise.work}")
-        if not _confirm("Remove it?", args.yes):
+        plan = rewind.plan(first, settings)
+        print(f"Back to the start of lesson {first}. This removes:")
+        for line in plan.removes or [f"nothing: lesson {first} and later left nothing here"]:
+            print(f"  - {line}")
+        print(plan.rebuilds)
+        print(plan.keeps)
+        if not _confirm("Go ahead?", args.yes):
             print("Nothing removed.")
             return 0
         sandbox.reset_lesson(first)
         print(
-            f"Lesson {first} starts afresh; the lessons' own data and earlier exercises are kept."
+            f"Lesson {first} starts afresh: notebooks/{exercises.get(first).notebook} finds the "
+            "sandbox as the lessons before it left it."
         )
         return 0
     print(
@@ -493,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reset", help="delete the local state (asks first), or one lesson's work")
     p.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     p.add_argument(
-        "--lesson", help="only back to the start of this lesson (1-5): its exercise and later ones"
+        "--lesson",
+        help="back to the start of this lesson (1-5): undo it, later lessons and their exercises",
     )
     p.set_defaults(func=_cmd_reset)
 

@@ -113,6 +113,16 @@ class Settings:
         return self.home / "metrics"
 
     @property
+    def learner_expectations_file(self) -> Path:
+        """Expectations a learner added to the suites (exercise 03); lab.quality merges them in."""
+        return self.home / "exercises" / "expectations.json"
+
+    @property
+    def rewind_dir(self) -> Path:
+        """Exercise work kept aside while `lab reset --lesson N` rebuilds the state."""
+        return self.home / "rewind"
+
+    @property
     def gx_uncommitted_dir(self) -> Path:
         """What GX writes at run time: validation results and Data Docs (gitignored)."""
         return self.gx_root / "gx" / "uncommitted"

@@ -45,6 +45,10 @@ class QualityGateError(LabError):
     """A Great Expectations checkpoint failed: the data did not meet its suite."""
 
 
+class SuiteError(LabError):
+    """An expectation cannot join a suite: not an expectation, a column the table lacks, a copy."""
+
+
 class NotebookStepError(LabError):
     """A pipeline notebook failed; the message names the notebook and the cell."""
 

@@ -74,18 +74,11 @@ def reset(say: Callable[[str], None] = _say) -> None:
 
 
 def reset_lesson(lesson: str, say: Callable[[str], None] = _say) -> list[str]:
-    """Back to the start of a lesson: undo its exercise and every later one; return what went."""
-    from lab import exercises
+    """Back to the start of a lesson: the state rebuilt as the lessons before it leave it, with
+    your work of their exercises (see lab.rewind); return what the later exercises removed."""
+    from lab import rewind
 
-    settings = get_settings()
-    first = exercises.lesson_key(lesson)
-    removed: list[str] = []
-    for key, exercise in sorted(exercises.EXERCISES.items()):
-        if key >= first and exercise.start is not None:
-            removed += [f"exercise {key}: {what}" for what in exercise.start(settings)]
-    for line in removed or [f"nothing: lesson {first} and later hold no exercise work"]:
-        say(f"  removed {line}")
-    return removed
+    return rewind.rewind(lesson, say=say)
 
 
 def solve_lesson(lesson: str, say: Callable[[str], None] = _say):

@@ -1,7 +1,7 @@
 """The pipeline's steps as plain functions, each recording its run metrics.
 
-Notebooks 01-03 walk through these same calls one at a time; `simulate_history` and the
-benchmarks call them directly.
+Notebooks 01-04 walk through these same calls one at a time; `simulate_history`, the
+benchmarks and `lab reset --lesson N` (lab.rewind, replaying the lessons) call them directly.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
     gate = q.run_gate(run_date, suites=suites)
     step.finish_gate(gate)
     return gate
+
+
+def monitoring(run_id: str = "manual"):
+    """Read the recorded step runs (what lesson 04 charts) and record this step itself."""
+    step = metrics.start("monitoring", run_id)
+    runs = metrics.step_runs()
+    return step.finish(runs=runs["run_id"].nunique(), step_runs=len(runs))
 
 
 # The share of each history day's rows that are status updates of earlier days' orders. None:

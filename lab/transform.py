@@ -7,6 +7,8 @@ learner wants to read: every node, its status and its message.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,12 +83,35 @@ class DbtRun:
         )
 
 
+_EXCLUDED: list[str] = []  # selectors every build, run and test leaves out (see `excluding`)
+
+
+@contextmanager
+def excluding(*selectors: str) -> Iterator[None]:
+    """dbt's build, run and test commands in this block leave these nodes out (`--exclude`).
+
+    `lab reset --lesson N` rebuilds the lessons' state without the learner's own models, as
+    the lessons built it before the learner wrote them.
+    """
+    _EXCLUDED.extend(selectors)
+    try:
+        yield
+    finally:
+        del _EXCLUDED[len(_EXCLUDED) - len(selectors) :]
+
+
 def dbt(*args: str, settings: Settings | None = None) -> DbtRun:
     """Run one dbt command in-process, e.g. `dbt("build", "--select", "staging")`."""
     settings = settings or get_settings()
     command = list(args)
+    excluded = (
+        ["--exclude", *_EXCLUDED]
+        if _EXCLUDED and command[:1] in (["build"], ["run"], ["test"])
+        else []
+    )
     full = [
         *command,
+        *excluded,
         "--project-dir",
         str(settings.dbt_dir),
         "--profiles-dir",

@@ -119,7 +119,7 @@ def expectation_from(answer: Any):
 
     if answer is None:
         raise ExerciseError(
-            "set my_expectation to an expectation, e.g. gxe.ExpectColumn...(column=...)"
+            "set my_expectation to an expectation, e.g. gxe.ExpectColumn...(column=...), and add it to the orders suite with quality.add_expectation(my_expectation)"
         )
     if isinstance(answer, CallSpec):
         cls = getattr(gxe, answer.name, None)
@@ -129,15 +129,6 @@ def expectation_from(answer: Any):
     if hasattr(answer, "configuration"):
         return answer
     raise ExerciseError(f"my_expectation is a {type(answer).__name__}, not an expectation object")
-
-
-def _signature(expectation) -> tuple[str, str]:
-    kwargs = {
-        k: v
-        for k, v in expectation.configuration.kwargs.items()
-        if k != "batch_id" and v is not None
-    }
-    return normal_name(type(expectation).__name__), repr(sorted(kwargs.items()))
 
 
 def _validate(expectation, frame: pd.DataFrame) -> bool:
@@ -162,41 +153,106 @@ def _clean_frame() -> pd.DataFrame:
     return good.assign(amount=good["amount"].astype(float), batch_date=day_of(LESSON))
 
 
-def check_new_expectation(answers) -> Verdict:
-    from lab.quality import _expectations
+def _same(a, b) -> bool:
+    from lab.quality import _signature
 
-    expectation = expectation_from(answers.get("my_expectation"))
-    if _signature(expectation) in {_signature(e) for e in _expectations("orders")}:
-        return Verdict(
-            False,
-            f"the orders suite already has exactly this expectation ({type(expectation).__name__}); write one of your own",
+    return _signature([a]) == _signature([b])
+
+
+def _problem(expectation) -> str | None:
+    """What keeps an expectation from being a good addition to the orders suite, or None."""
+    from lab import quality
+
+    name = type(expectation).__name__
+    if any(_same(expectation, e) for e in quality.declared_expectations("orders")):
+        return (
+            f"the orders suite already has exactly this expectation ({name}); write one of your own"
         )
+    missing = quality.missing_columns(expectation, "orders")
+    if missing:
+        columns = ", ".join(quality.table_columns("orders"))
+        return f"{name} names the column {missing[0]!r}, which {RAW_ORDERS} does not have (its columns: {columns})"
     warehouse = get_warehouse()
     day = day_of(LESSON)
     if not warehouse.table_exists(RAW_ORDERS):
-        return Verdict(False, f"load the dirty batch of {day} first (task 1)")
+        return f"load the dirty batch of {day} first (task 1)"
     dirty = warehouse.query(f"select * from {RAW_ORDERS} where batch_date = ?", [day])
     if dirty.empty:
-        return Verdict(False, f"no loaded rows of {day}: load the dirty batch first (task 1)")
+        return f"no loaded rows of {day}: load the dirty batch first (task 1)"
     dirty["amount"] = dirty["amount"].astype(float)
     if _validate(expectation, dirty):
-        return Verdict(
-            False,
-            f"{type(expectation).__name__} passes on the dirty day's loaded rows: it catches none of the defects that got through row validation",
-        )
+        return f"{name} passes on the dirty day's loaded rows: it catches none of the defects that got through row validation"
     if not _validate(expectation, _clean_frame()):
+        return f"{name} also fails on a clean batch: it flags good data; loosen it so only the defect fails"
+    return None
+
+
+def _in_latest_gate(expectation) -> dict | None:
+    """The expectation's result in the gate's latest stored run on the exercise day, or None."""
+    from lab.quality import _kwargs
+
+    wanted = (normal_name(type(expectation).__name__), _kwargs(expectation))
+    for r in _latest_results() or []:
+        config = r["expectation_config"]
+        kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id" and v is not None}
+        if (normal_name(config["type"]), kwargs) == wanted:
+            return r
+    return None
+
+
+def check_new_expectation(answers) -> Verdict:
+    from lab import quality
+
+    added = quality.learner_expectations("orders")
+    answer = answers.get("my_expectation")
+    if answer is None and added:
+        expectation = added[-1]
+    else:
+        expectation = expectation_from(answer)
+    problem = _problem(expectation)
+    if problem:
+        return Verdict(False, problem)
+    name = type(expectation).__name__
+    day = day_of(LESSON)
+    if not any(_same(expectation, e) for e in added):
         return Verdict(
             False,
-            f"{type(expectation).__name__} also fails on a clean batch: it flags good data; loosen it so only the defect fails",
+            f"{name} catches the defect, but it is not part of the orders suite yet: "
+            f"quality.add_expectation(my_expectation), then run the gate on {day} again",
         )
+    for other in added:
+        trouble = None if _same(other, expectation) else _problem(other)
+        if trouble and "also fails on a clean batch" in trouble:
+            return Verdict(
+                False,
+                f"your other expectation {quality.describe(other)} in the orders suite also fails on a clean batch, "
+                "so every clean day's gate would fail: quality.remove_expectations() and add only the one that is right",
+            )
+    result = _in_latest_gate(expectation)
+    if result is None:
+        return Verdict(
+            False,
+            f"{name} is in the orders suite; now run the gate on {day} again (quality.run_gate(day)) so it reports it",
+        )
+    if result["success"]:
+        return Verdict(
+            False,
+            f"{name} passed in the gate's latest run on {day}: load the dirty batch (task 1) and run the gate again",
+        )
+    observed = (result.get("result") or {}).get("observed_value")
+    seen = f" (observed {observed})" if observed is not None else ""
     return Verdict(
-        True, f"{type(expectation).__name__} fails on the dirty day and passes on a clean one"
+        True,
+        f"{name} is in the orders suite, passes on a clean batch, and the gate's latest run on {day} reports it failed{seen}",
     )
 
 
 def start(settings: Settings) -> list[str]:
+    from lab.quality import remove_expectations
+
     said: list[str] = []
     delete_day(day_of(LESSON), settings, said)
+    said += [f"your expectation {what}" for what in remove_expectations(settings=settings)]
     forget(LESSON, settings)
     return said
 
@@ -208,7 +264,7 @@ EXERCISE = register(
         notebook="03_great_expectations.ipynb",
         answers=("failing_expectation", "observed_value", "my_expectation"),
         start=start,
-        work=f"the batch of {DAY} (landed file, loaded and quarantined rows, gate results)",
+        work=f"the batch of {DAY} (landed file, loaded and quarantined rows, gate results) and your expectations in the orders suite",
         tasks=[
             Task(
                 "1",
@@ -233,14 +289,18 @@ EXERCISE = register(
             ),
             Task(
                 "3",
-                "write an expectation that catches a defect row validation lets through, and nothing on a clean day",
+                "add an expectation to the orders suite that catches a defect row validation lets through (and nothing on a clean day), and see the gate report it",
                 check_new_expectation,
                 [
                     "Look at the dirty day's loaded amounts (describe() them): which defects passed row validation?",
                     "A refund booked as a negative amount: an expectation on the smallest amount, or on every amount's lower bound.",
                     "gxe.ExpectColumnMinToBeBetween(column='amount', min_value=0) is one answer; it must differ from the suite's own.",
+                    "quality.add_expectation(my_expectation) makes it part of the orders suite; quality.run_gate(day) then runs it with the rest.",
                 ],
-                'my_expectation = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)',
+                'my_expectation = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)\n'
+                "quality.add_expectation(my_expectation)\n"
+                "gate = quality.run_gate(day)\n"
+                "gate.failures()",
             ),
         ],
     )

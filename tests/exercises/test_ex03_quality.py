@@ -64,7 +64,14 @@ def test_a_clean_day_and_no_gate_run_are_named(exercise_sandbox):
 
 def test_a_new_expectation_must_catch_the_defect_and_spare_clean_data(failed_gate):
     good = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)
+    not_done(check(my_expectation=good), "3", "not part of the orders suite yet")
+    quality.add_expectation(good)
+    not_done(check(my_expectation=good), "3", "now run the gate on 2026-11-11 again")
+    quality.run_gate(DAY)
     done(check(my_expectation=good), "3")
+    done(check(), "3")  # no answer given: the expectation the learner added is judged
+    quality.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0))
+    quality.run_gate(DAY)
     done(
         check(
             my_expectation=CallSpec(
@@ -96,7 +103,70 @@ def test_a_new_expectation_must_catch_the_defect_and_spare_clean_data(failed_gat
         "3",
         "already has exactly this expectation",
     )
+    not_done(
+        check(my_expectation=gxe.ExpectColumnMinToBeBetween(column="amout", min_value=0)),
+        "3",
+        "names the column 'amout', which raw_orders does not have",
+    )
     not_done(check(my_expectation="amount >= 0"), "3", "not an expectation object")
+
+
+def test_no_expectation_written_or_added_is_named(failed_gate):
+    not_done(check(), "3", "set my_expectation", "quality.add_expectation(my_expectation)")
+
+
+def test_an_added_expectation_joins_the_orders_suite_the_gate_runs(failed_gate, capsys):
+    from lab.config import get_settings
+
+    mine = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)
+    quality.add_expectation(mine)
+    assert "The orders suite: added ExpectColumnMinToBeBetween(column=amount, min_value=0)" in (
+        capsys.readouterr().out
+    )
+    gate = quality.run_gate(DAY)
+    table = gate.table()
+    row = table[table.expectation == "expect_column_min_to_be_between"]
+    assert len(row) == 1 and not row.success.iloc[0], (
+        f"expected the gate on the dirty day to report the learner's expectation as failed:\n{table}"
+    )
+    stored = quality.get_context().suites.get("orders")
+    assert "ExpectColumnMinToBeBetween" in {type(e).__name__ for e in stored.expectations}
+    assert len(stored.expectations) == len(quality.SUITES["orders"][1]) + 1
+    assert "ExpectColumnMinToBeBetween" in set(quality.suites_table().expectation)
+    # a clean day: the learner's expectation runs there too, and passes
+    clean = quality.run_gate("2026-10-31", suites=["orders"]).table()
+    assert clean.success.all() and "expect_column_min_to_be_between" in set(clean.expectation), (
+        clean
+    )
+    # adding another of the same kind on the same column replaces it
+    quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amount", min_value=-1))
+    assert "replaced ExpectColumnMinToBeBetween(column=amount, min_value=0)" in (
+        capsys.readouterr().out
+    )
+    assert len(quality.learner_expectations()) == 1
+    # the full reset and `lab reset --lesson 3` take it out again
+    assert get_settings().learner_expectations_file.exists()
+    said = exercises.get("03").start(get_settings())
+    assert any("your expectation orders: ExpectColumnMinToBeBetween" in s for s in said), said
+    assert quality.learner_expectations() == []
+    after = quality.run_gate(DAY).table()
+    assert "expect_column_min_to_be_between" not in set(after.expectation), after
+
+
+def test_add_expectation_refuses_a_missing_column_a_copy_and_a_non_expectation(exercise_sandbox):
+    from lab.errors import SuiteError
+
+    with pytest.raises(SuiteError, match="names the column 'amout', which raw_orders does not"):
+        quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amout", min_value=0))
+    with pytest.raises(SuiteError, match="The orders suite already has ExpectColumnValuesToBe"):
+        quality.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0, max_value=1000)
+        )
+    with pytest.raises(SuiteError, match="is a str, not a Great Expectations expectation"):
+        quality.add_expectation("amount >= 0")
+    with pytest.raises(SuiteError, match="There is no suite 'order'"):
+        quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amount"), suite="order")
+    assert quality.learner_expectations() == []
 
 
 def test_lab_grade_reads_the_answers_from_the_notebook(failed_gate, exercise_sandbox, capsys):
@@ -121,6 +191,11 @@ def test_lab_grade_reads_the_answers_from_the_notebook(failed_gate, exercise_san
                 'my_expectation = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)'
             )
     nbformat.write(nb, path)
+    assert cli.main(["grade", "3"]) == 1, "the expectation is not in the suite yet"
+    assert "not part of the orders suite yet" in capsys.readouterr().out
+    quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0))
+    quality.run_gate(DAY)
+    capsys.readouterr()
     assert cli.main(["grade", "3"]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "PASSED" in out and "None" not in out, out

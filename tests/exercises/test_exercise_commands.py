@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -65,25 +66,168 @@ def test_make_reset_declined_does_not_end_in_an_error(exercise_sandbox):
     assert get_settings().home.exists()
 
 
-def test_reset_lesson_says_what_it_removes_then_removes_only_that(exercise_sandbox, capsys):
+def test_reset_lesson_says_what_it_removes_and_a_no_removes_nothing(
+    exercise_sandbox, capsys, monkeypatch
+):
     from lab.warehouse import get_warehouse
 
     ingest.land_batch(DAY, dirty=0.2)
     ingest.load_batch(DAY)
-    exercises.write_file("exercises/work/quality_alerts.yml", "groups: []")
-    assert cli.main(["reset", "--lesson", "2", "--yes"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert cli.main(["reset", "--lesson", "1"]) == 0
     out = capsys.readouterr().out
-    assert "This removes the work of exercises 02, 03, 04, 05" in out, out
-    assert "removed exercise 04: exercises/work/quality_alerts.yml" in out, out
-    assert not (get_settings().root / "exercises/work/quality_alerts.yml").exists()
+    assert "Back to the start of lesson 01. This removes:" in out, out
+    assert "- exercise 01: the batch of 2026-11-10" in out, out
+    assert "as `lab setup` leaves them" in out and "Go ahead? [y/N]" in out, out
+    assert "Nothing removed." in out, out
     rows = get_warehouse().scalar("select count(*) from raw_orders where batch_date = ?", [DAY])
-    assert rows > 0, "exercise 01's day is earlier than lesson 02: it must be kept"
-    assert cli.main(["reset", "--lesson", "1", "--yes"]) == 0
+    assert rows > 0, "the answer was no: nothing may go"
+
+
+def _day(day: str) -> dict[str, object]:
+    """A day's rows in the day tables (every column, clock times too) and its landed file."""
+    from lab.lake import get_lake
+    from lab.rewind import DAY_TABLES
+    from lab.warehouse import get_warehouse
+
+    warehouse = get_warehouse()
+    found: dict[str, object] = {
+        table: sorted(
+            map(str, warehouse.query(f"select * from {table} where batch_date = ?", [day]).values)
+        )
+        for table in DAY_TABLES
+    }
+    path = ingest.batch_path(day)
+    found["file"] = get_lake().read_bytes(path) if get_lake().exists(path) else None
+    return found
+
+
+@pytest.mark.slow
+def test_reset_lesson_keeps_earlier_exercises_work_and_replays_earlier_lessons(
+    exercise_sandbox, capsys
+):
+    import great_expectations.expectations as gxe
+
+    from lab import quality, steps, transform
+    from lab.exercises import ex02_dbt, ex04_monitoring
+    from lab.exercises.core import load_progress
+    from lab.rewind import LESSON_DATE
+    from lab.warehouse import get_warehouse
+
+    settings = get_settings()
+    warehouse = get_warehouse()
+    day3 = exercises.EXERCISE_DATES["03"]
+    # lessons 01 and 02 with their exercises, in a learner's order; then exercises 03 and 04
+    steps.ingestion(LESSON_DATE, run_id="lesson")
+    ingest.land_batch(DAY, dirty=0.2)
+    ingest.load_batch(DAY)
+    exercises.check("01")
+    steps.transformation(run_id="lesson")
+    exercises.write_file(f"{ex02_dbt.FOLDER}/{ex02_dbt.MODEL}.sql", ex02_dbt.SOLUTION_SQL)
+    exercises.write_file(f"{ex02_dbt.FOLDER}/{ex02_dbt.MODEL}.yml", ex02_dbt.SOLUTION_YAML)
+    assert transform.build(select=ex02_dbt.MODEL).success
+    learner_results = (settings.dbt_target_dir / "run_results.json").read_bytes()
+    ingest.land_batch(day3, dirty=0.2)
+    ingest.load_batch(day3)
+    quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0))
+    quality.run_gate(day3)
+    exercises.check("03")
+    exercises.write_file(ex04_monitoring.RULE_FILE, "groups: []")
+    exercise_01 = _day(DAY)
+    capsys.readouterr()
+
+    assert cli.main(["reset", "--lesson", "3", "--yes"]) == 0
     out = capsys.readouterr().out
-    assert f"removed exercise 01: the landed batch of {DAY}" in out, out
+    for said in (
+        "- exercise 03: the batch of 2026-11-11",
+        "removed exercise 03: your expectation orders: ExpectColumnMinToBeBetween",
+        "removed exercise 04: exercises/work/quality_alerts.yml",
+        f"kept aside: exercise 01's batch of {DAY}",
+        "replayed lesson 01: 2026-11-01: 500 rows in = 500 loaded + 0 quarantined",
+        f"put back: exercise 01's batch of {DAY}",
+        "replayed lesson 02: dbt build: OK",
+        "put back: exercise 02's models built again",
+    ):
+        assert said in out, f"expected {said!r} in the output:\n{out}"
+    assert _day(DAY) == exercise_01, "exercise 01's day must come back exactly as it was"
     assert (
-        get_warehouse().scalar("select count(*) from raw_orders where batch_date = ?", [DAY]) == 0
+        _day(day3)["file"] is None
+        and warehouse.scalar("select count(*) from raw_orders where batch_date = ?", [day3]) == 0
+    ), "exercise 03's day is lesson 03's work: it must go"
+    assert quality.learner_expectations() == []
+    assert not (settings.root / ex04_monitoring.RULE_FILE).exists()
+    runs = warehouse.query("select run_id, step, counts from ops.step_runs order by run_id, step")
+    assert [tuple(r) for r in runs[["run_id", "step"]].values] == [
+        ("history_2026-10-31", "dbt"),
+        ("history_2026-10-31", "ingestion"),
+        ("history_2026-10-31", "quality"),
+        ("lesson", "dbt"),
+        ("lesson", "ingestion"),
+    ], runs
+    lesson_dbt = json.loads(runs[runs.step.eq("dbt") & runs.run_id.eq("lesson")].counts.iloc[0])
+    assert lesson_dbt["models"] == 4, f"lesson 02's build is replayed without yours: {lesson_dbt}"
+    revenue_days = warehouse.query("select order_date from daily_revenue")["order_date"]
+    assert DAY in set(revenue_days.astype(str)), (
+        "exercise 01's day goes back before lesson 02's build is replayed: the marts show it"
     )
+    assert warehouse.table_exists(ex02_dbt.MODEL), "exercise 02's model is built again"
+    assert (settings.dbt_target_dir / "run_results.json").read_bytes() == learner_results, (
+        "dbt's latest results are the learner's own last command again"
+    )
+    assert set(load_progress()) == {"01"}, load_progress()
+    assert not settings.rewind_dir.exists()
+
+
+@pytest.mark.slow
+def test_a_reset_that_stops_half_way_finishes_when_run_again(exercise_sandbox, capsys, monkeypatch):
+    import great_expectations.expectations as gxe
+
+    from lab import quality, steps
+    from lab.errors import TransformError
+    from lab.rewind import LESSON_DATE
+    from lab.warehouse import get_warehouse
+
+    settings = get_settings()
+    day3 = exercises.EXERCISE_DATES["03"]
+    steps.ingestion(LESSON_DATE, run_id="lesson")
+    ingest.land_batch(DAY, dirty=0.2)
+    ingest.load_batch(DAY)
+    ingest.land_batch(day3, dirty=0.2)
+    ingest.load_batch(day3)
+    quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0))
+    quality.run_gate(day3)
+    exercise_01, exercise_03 = _day(DAY), _day(day3)
+
+    def broken(*args, **kwargs):
+        raise TransformError("dbt could not run: the disk is full.")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(steps, "transformation", broken)
+        assert cli.main(["reset", "--lesson", "4", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "the disk is full." in err and "stopped half-way" in err, err
+    assert "run `lab reset --lesson 04` again" in err, err
+    assert (settings.rewind_dir / "complete").exists()
+    loaded = [d.isoformat() for d in ingest.loaded_dates()]
+    assert DAY not in loaded, f"the reset stopped after clearing the tables: {loaded}"
+
+    assert cli.main(["reset", "--lesson", "4", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming a reset that stopped half-way" in out, out
+    assert _day(DAY) == exercise_01 and _day(day3) == exercise_03
+    assert [type(e).__name__ for e in quality.learner_expectations()] == [
+        "ExpectColumnMinToBeBetween"
+    ]
+    assert (settings.gx_validations_dir / "orders" / f"orders_{day3}").exists()
+    counts = get_warehouse().scalar(
+        "select counts from ops.step_runs where run_id = 'lesson' and step = 'quality'"
+    )
+    declared = sum(len(expectations) for _, expectations in quality.SUITES.values())
+    assert json.loads(counts)["evaluated"] == declared, (
+        f"lesson 03's gate is replayed before exercise 03's expectation goes back: {counts}"
+    )
+    assert not settings.rewind_dir.exists()
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -660,6 +661,44 @@ def test_compose_keeps_the_schedulers_wait_for_redis(profile):
     redis = config["services"]["airflow-scheduler"]["depends_on"]["redis"]
     assert (redis["condition"], redis["required"]) == ("service_healthy", False), redis
     assert ("redis" in config["services"]) == (profile == "celery")
+
+
+def test_prometheus_sees_the_learners_rule_folder_where_its_config_looks():
+    import posixpath
+
+    from lab.exercises.ex04_monitoring import RULE_FILE
+
+    result = compose_config(ENV_EXAMPLE, "config", "--format", "json")
+    assert result.returncode == 0, f"docker compose config failed:\n{result.stderr}"
+    prometheus = json.loads(result.stdout)["services"]["prometheus"]
+    mounts = {v["target"]: v for v in prometheus["volumes"] if v["type"] == "bind"}
+    config_file = next(
+        a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file=")
+    )
+    rule_files = yaml.safe_load((REPO / "docker/prometheus/prometheus.yml").read_text())[
+        "rule_files"
+    ]
+    learner_glob = next((g for g in rule_files if "exercises" in g), None)
+    assert learner_glob, f"prometheus.yml's rule_files {rule_files} name no exercises/ folder"
+    # In the container: the glob, resolved from the config's folder, lies in a read-only mount
+    # of the project's exercises/ folder (tracked, so Docker never creates it as root).
+    in_container = posixpath.normpath(posixpath.join(posixpath.dirname(config_file), learner_glob))
+    mount = next(
+        (m for t, m in mounts.items() if in_container.startswith(t.rstrip("/") + "/")), None
+    )
+    assert mount is not None, (
+        f"rule_files entry {learner_glob!r} is {in_container} in the container; no bind mount "
+        f"holds it (mounts: {sorted(mounts)})"
+    )
+    assert mount.get("read_only") is True, mount
+    on_host = Path(mount["source"]) / posixpath.relpath(in_container, mount["target"])
+    assert on_host.parent == (REPO / RULE_FILE).parent, (
+        f"the container reads {on_host.parent}; exercise 04 writes {REPO / RULE_FILE}"
+    )
+    assert Path(mount["source"]) == REPO / "exercises", mount
+    assert fnmatch.fnmatch(Path(RULE_FILE).name, on_host.name), (
+        f"the glob {on_host.name!r} does not match the exercise's file {Path(RULE_FILE).name!r}"
+    )
 
 
 def test_docker_compose_config_rejects_a_broken_file(tmp_path):

@@ -7,11 +7,18 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import COMPOSE_FILE, DASHBOARDS_DIR, PROMETHEUS_DIR, require_binary
+from stack_helpers import (
+    COMPOSE_FILE,
+    DASHBOARDS_DIR,
+    PROMETHEUS_DIR,
+    require_binary,
+    run_prometheus,
+)
 
 HERE = Path(__file__).parent
 CONFIG = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
@@ -71,14 +78,60 @@ def run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProc
 # ---------------------------------------------------------------------------------------------
 
 
+def project_copy(base: Path) -> Path:
+    """docker/prometheus/ copied into a project-shaped folder under `base` (no exercises/work/
+    yet), so relative rule_files resolve the way they do in the repo and in the container;
+    returns the copied prometheus.yml."""
+    folder = base / "docker" / "prometheus"
+    folder.mkdir(parents=True)
+    for path in PROMETHEUS_DIR.iterdir():
+        shutil.copy(path, folder / path.name)
+    (base / "exercises").mkdir()
+    return folder / "prometheus.yml"
+
+
+def learner_rule_file(base: Path) -> Path:
+    """Where exercise 04 writes the learner's rules, in the project copy under `base`."""
+    from lab.exercises.ex04_monitoring import RULE_FILE
+
+    return base / RULE_FILE
+
+
 def test_promtool_accepts_the_config_and_the_rule_files_it_names(tmp_path):
     promtool = require_binary("promtool")
-    # A copy, so that relative rule_files resolve the way they do in /etc/prometheus.
-    for path in PROMETHEUS_DIR.iterdir():
-        shutil.copy(path, tmp_path / path.name)
-    result = run([promtool, "check", "config", str(tmp_path / "prometheus.yml")])
+    config = project_copy(tmp_path)
+    result = run([promtool, "check", "config", str(config)])
     assert result.returncode == 0, f"promtool check config:\n{result.stdout}{result.stderr}"
     assert "1 rule files found" in result.stdout, result.stdout
+
+
+def test_the_config_loads_the_learners_alert_rules_when_they_exist(tmp_path):
+    from lab.exercises.ex04_monitoring import ALERT, SOLUTION_RULE
+
+    promtool = require_binary("promtool")
+    config = project_copy(tmp_path)
+    rules = learner_rule_file(tmp_path)
+    rules.parent.mkdir(parents=True)
+    rules.write_text(SOLUTION_RULE)
+    result = run([promtool, "check", "config", str(config)])
+    assert result.returncode == 0, f"promtool check config:\n{result.stdout}{result.stderr}"
+    assert "2 rule files found" in result.stdout and f"Checking {rules}" in result.stdout, (
+        f"expected promtool to check {rules} as the config's second rule file:\n{result.stdout}"
+    )
+    # A broken learner's file fails the config: proof that the config really reads it.
+    rules.write_text(SOLUTION_RULE.replace("== 0", "== ("))
+    result = run([promtool, "check", "config", str(config)])
+    assert result.returncode != 0 and str(rules) in result.stdout + result.stderr, (
+        f"expected promtool to refuse the broken {rules}:\n{result.stdout}{result.stderr}"
+    )
+    # A real Prometheus started from this config serves the learner's alert.
+    rules.write_text(SOLUTION_RULE)
+    with run_prometheus(config.parent, config.read_text()) as base_url:
+        with urllib.request.urlopen(f"{base_url}/api/v1/rules?type=alert", timeout=10) as response:
+            groups = json.loads(response.read())["data"]["groups"]
+    alerts = {rule["name"]: group["file"] for group in groups for rule in group["rules"]}
+    assert alerts.get(ALERT) == str(rules), f"expected {ALERT} from {rules}, got {alerts}"
+    assert {"PipelineStepFailed", "QualityGateFailed", "DataStale"} <= set(alerts), alerts
 
 
 def test_promtool_accepts_the_alert_rules():
