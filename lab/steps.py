@@ -1,5 +1,8 @@
 """The pipeline's steps as plain functions, each recording its run metrics.
 
+Each function is the cells of its lesson in one block: the same `lab` calls, and the same
+bookkeeping (`metrics.step` here, `metrics.start`/`finish` across the notebook's cells).
+
 Notebooks 01-04 walk through these same calls one at a time; `simulate_history`, the
 benchmarks and `lab reset --lesson N` (lab.rewind, replaying the lessons) call them directly.
 """
@@ -10,7 +13,6 @@ import datetime as dt
 
 from lab import ingest, metrics
 from lab.contract import DEFAULT_ROWS, as_date
-from lab.errors import LabError
 
 
 def ingestion(
@@ -20,43 +22,40 @@ def ingestion(
     run_id: str = "manual",
     updates: float = 0.0,
 ):
-    """Land the day's batch in the lake and load it into the warehouse."""
-    step = metrics.start("ingestion", run_id)
-    try:
+    """Land the day's batch in the lake and load it into the warehouse (lesson 01)."""
+    with metrics.step("ingestion", run_id) as step:
         ingest.land_batch(run_date, rows=rows, dirty=dirty, updates=updates)
         result = ingest.load_batch(run_date, run_id=run_id)
-    except LabError as exc:
-        step.fail(exc)
-        raise
-    step.finish(**result.counts())
+        step.finish(**result.counts())
     return result
 
 
 def transformation(run_id: str = "manual", select: str | None = None):
-    """`dbt build`: seeds, staging views, marts and their tests."""
+    """`dbt build`: seeds, staging views, marts and their tests (lesson 02)."""
     from lab import transform
 
-    step = metrics.start("dbt", run_id)
-    run = transform.build(select)
-    step.finish("success" if run.success else "failed", detail=str(run), **run.counts())
+    with metrics.step("dbt", run_id) as step:
+        run = transform.build(select)
+        step.finish("success" if run.success else "failed", detail=str(run), **run.counts())
     return run.raise_on_failure()
 
 
 def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
-    """The Great Expectations gate on the day's orders and the customers."""
+    """The Great Expectations gate on the day's orders and the customers (lesson 03)."""
     from lab import quality as q
 
-    step = metrics.start("quality", run_id)
-    gate = q.run_gate(run_date, suites=suites)
-    step.finish_gate(gate)
+    with metrics.step("quality", run_id) as step:
+        gate = q.run_gate(run_date, suites=suites)
+        step.finish_gate(gate)
     return gate
 
 
 def monitoring(run_id: str = "manual"):
     """Read the recorded step runs (what lesson 04 charts) and record this step itself."""
-    step = metrics.start("monitoring", run_id)
-    runs = metrics.step_runs()
-    return step.finish(runs=runs["run_id"].nunique(), step_runs=len(runs))
+    with metrics.step("monitoring", run_id) as step:
+        runs = metrics.step_runs()
+        step.finish(runs=runs["run_id"].nunique(), step_runs=len(runs))
+    return step
 
 
 # The share of each history day's rows that are status updates of earlier days' orders. None:
