@@ -9,6 +9,10 @@ class LabError(Exception):
     """Base class: a problem the learner can fix, described in one sentence."""
 
 
+class NotPreparedError(LabError):
+    """The sandbox has no state yet: `lab setup` (or `make lab`) prepares it."""
+
+
 class ConfigError(LabError):
     """A setting in the environment or `.env` is missing or invalid."""
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lab.config import RAW_CUSTOMERS, Settings, get_settings
-
-HISTORY_DAYS = 7
+from lab.config import HISTORY_DAYS, RAW_CUSTOMERS, Settings, get_settings
+from lab.errors import NotPreparedError
 
 
 def _say(message: str) -> None:
@@ -167,4 +166,4 @@ def _exists(path) -> str:
 
 
 def _missing_state() -> str:
-    raise RuntimeError("not prepared yet. Fix: run `lab setup` (or `make lab`).")
+    raise NotPreparedError("not prepared yet. Fix: run `lab setup` (or `make lab`).")
