@@ -28,7 +28,8 @@ from lab.config import (
     get_settings,
 )
 from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
-from lab.datagen import to_csv_bytes, write_orders
+from lab.csvtext import to_csv_bytes
+from lab.datagen import write_orders
 from lab.errors import BatchFileError, LabError, LakeError, ReconcileError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables
