@@ -94,7 +94,7 @@ def _cmd_datagen(args) -> int:
 
 
 def _cmd_ingest(args) -> int:
-    from lab import ingest
+    from lab import ingest_files as ingest
 
     results = ingest.ingest_path(
         args.path, args.date, allow_empty=args.allow_empty, progress=sys.stderr.isatty()

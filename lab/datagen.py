@@ -9,7 +9,7 @@ How a day's export is made:
   n = 1, 2, ...), so no two days collide at any size up to the stride, and every id stays below
   2**53 (exact in a float64) for thousands of years of days.
 - An order's **customer, amount and first status are pure functions of its id and the seed** (an
-  integer hash, vectorised with numpy), so any earlier day's order can be reproduced from its id
+  integer hash in lab.order_ids), so any earlier day's order can be reproduced from its id
   without generating that day again.
 - **Updates** (`updates`, a share from 0.0 to `MAX_UPDATES`): that share of the day's rows are
   status changes of orders placed 1 to `UPDATE_MAX_DAYS_BACK` days earlier. An update repeats the
@@ -18,21 +18,20 @@ How a day's export is made:
   existed on that earlier day if that day had the same `rows` and `updates` (or fewer updates).
   Update rows are spread evenly through the file; no id appears twice in one file.
 - **Dirt** (`dirty`, a fraction from 0.0 to 1.0) is applied last, to any row, new or update: a
-  defect happens in transport whatever the row says. `DEFECTS` names the eight kinds and which
-  stage of the pipeline is meant to catch each.
+  defect happens in transport whatever the row says. `lab.defects.DEFECTS` names the eight kinds and
+  which stage of the pipeline is meant to catch each.
 
 `write_orders` streams a day to a file in chunks of `CHUNK_ROWS` rows (memory stays bounded by the
 chunk, not the file); `make_orders` returns the same rows as a DataFrame of strings for sizes that
-fit in memory, and `to_csv_bytes(make_orders(...))` is byte for byte what `write_orders` writes.
+fit in memory, and `lab.csvtext.to_csv_bytes(make_orders(...))` is byte for byte what
+`write_orders` writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -40,21 +39,19 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from lab.contract import (
-    CSV_COLUMNS,
-    CUSTOMER_IDS,
     DEFAULT_ROWS,
     EPOCH,
     MAX_ROWS,
     ORDER_ID_DAY_STRIDE,
-    STATUS_WEIGHTS,
     STATUSES,
     as_date,
 )
+from lab.csvtext import write_chunks
+from lab.defects import DEFECTS, apply_defects
 from lab.errors import ContractError
+from lab.order_ids import order_attributes
 
 # Rows generated, formatted and written at a time. Part of the definition of the output (each
 # chunk has its own random stream for dirt and updates), so changing it changes those rows.
@@ -70,47 +67,11 @@ MAX_UPDATES = 0.5
 UPDATE_MAX_DAYS_BACK = 7
 # The order in which an order's status moves; an update always moves it forward.
 LIFECYCLE: tuple[str, ...] = ("placed", "shipped", "completed", "return_pending", "returned")
-HEADER = (",".join(CSV_COLUMNS) + "\n").encode()
-# Arrow's CSV writer for chunks with nothing to quote; 64k-row batches measured 20% faster than
-# its default of 1,024.
-_PLAIN = pacsv.WriteOptions(include_header=False, quoting_style="none", eol="\n", batch_size=65_536)
 
-# defect -> (what it does, who catches it)
-DEFECTS = {
-    "missing_order_id": ("order_id left empty", "ingestion quarantine"),
-    "duplicate_order_id": ("order_id repeated from another row", "ingestion quarantine"),
-    "missing_customer_id": ("customer_id left empty", "ingestion quarantine"),
-    "bad_date": ("order_date that is not a date", "ingestion quarantine"),
-    "bad_amount": ("amount that is not a number", "ingestion quarantine"),
-    "unknown_status": ("status outside the allowed values", "ingestion quarantine"),
-    "negative_amount": ("a refund booked as a negative amount", "Great Expectations"),
-    "amount_in_cents": ("amount exported in cents (100x too large)", "Great Expectations"),
-}
-_KINDS = tuple(DEFECTS)
-# The values a defect of a kind writes (one of them, drawn per row), and the column it touches.
-_BAD_VALUES = {
-    "bad_date": ("2026-13-45", "yesterday", "31/02/2026"),
-    "bad_amount": ("n/a", "12,50", "$-"),
-    "unknown_status": ("lost", "SHIPPED!", "cancelled?"),
-}
-_DEFECT_COLUMN = {
-    "missing_order_id": "order_id",
-    "duplicate_order_id": "order_id",
-    "missing_customer_id": "customer_id",
-    "bad_date": "order_date",
-    "bad_amount": "amount",
-    "unknown_status": "status",
-    "negative_amount": "amount",
-    "amount_in_cents": "amount",
-}
-
-_STATUS_CUMULATIVE = np.cumsum(STATUS_WEIGHTS) / np.sum(STATUS_WEIGHTS)
 _STATUS_STEP = np.array([LIFECYCLE.index(s) for s in STATUSES])  # status index -> lifecycle step
 _STATUS_OF_STEP = np.array([STATUSES.index(s) for s in LIFECYCLE])  # lifecycle step -> status
-_CUSTOMERS = np.asarray(CUSTOMER_IDS, dtype=np.int64)
 _STATUS_TEXT = pa.array(STATUSES)
 _EPOCH_DAY = (EPOCH - dt.date(1970, 1, 1)).days  # Arrow's date32 counts days from 1970-01-01
-_NEEDS_QUOTES = r'[",\r\n]'  # what makes pandas' (and the csv module's) minimal quoting quote
 
 
 def _check_args(rows, dirty, updates=0.0, seed=42, limit: int = MAX_ROWS) -> None:
@@ -148,53 +109,6 @@ def _day_of(batch_date) -> tuple[dt.date, int]:
             f"Fix: choose a date from {EPOCH} on."
         )
     return batch_date, (batch_date - EPOCH).days
-
-
-# ---- pure functions of an order id -------------------------------------------------------------
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, in place on a uint64 array: every input bit moves every output bit."""
-    x ^= x >> np.uint64(30)
-    x *= _M1
-    x ^= x >> np.uint64(27)
-    x *= _M2
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def _hash(ids: np.ndarray, seed: int, stream: int) -> np.ndarray:
-    """A uint64 hash of each id, one independent stream per (seed, stream)."""
-    key = _mix(np.array([(seed * 16 + stream) % 2**64], dtype=np.uint64))[0]
-    x = ids.astype(np.uint64)
-    x *= _GOLDEN
-    x += key
-    return _mix(x)
-
-
-def _uniform(ids: np.ndarray, seed: int, stream: int) -> np.ndarray:
-    """A float in (0, 1) per id."""
-    return ((_hash(ids, seed, stream) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-
-
-def order_attributes(ids: np.ndarray, seed: int = 42) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Customer id, amount in cents and first status index (into STATUSES) of each order id.
-
-    Pure functions of the id and the seed: an update of an earlier order reproduces them exactly.
-    Amounts follow 1 + gamma(shape 2, scale 30) (a sum of two exponentials), in whole cents.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    h = _hash(ids, seed, 1)  # high 32 bits: the customer; low 32 bits: the status
-    customers = _CUSTOMERS[(h >> np.uint64(32)) % np.uint64(len(_CUSTOMERS))]
-    u = ((h & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
-    status = np.searchsorted(_STATUS_CUMULATIVE, u, side="right")
-    amount = 1.0 - 30.0 * np.log(_uniform(ids, seed, 2) * _uniform(ids, seed, 3))
-    cents = np.rint(amount * 100.0).astype(np.int64)
-    return customers, cents, np.minimum(status, len(STATUSES) - 1)
 
 
 # ---- one chunk of a day ------------------------------------------------------------------------
@@ -260,9 +174,9 @@ def _chunk(
     columns = _as_text(columns)
     rng = np.random.default_rng([seed, day, index, 1])
     victims = rng.choice(m, size=n_dirty, replace=False)
-    kinds = rng.integers(len(_KINDS), size=n_dirty)
+    kinds = rng.integers(len(DEFECTS), size=n_dirty)
     picks = rng.integers(3, size=n_dirty)
-    return _apply_defects(columns, victims, kinds, picks), np.sort(victims)
+    return apply_defects(columns, victims, kinds, picks), np.sort(victims)
 
 
 def _update_targets(
@@ -298,47 +212,6 @@ def _update_targets(
         )
     chosen = np.flatnonzero(movable)[:count]
     return back[chosen], n[chosen]
-
-
-def _apply_defects(
-    columns: dict[str, pa.Array], victims: np.ndarray, kinds: np.ndarray, picks: np.ndarray
-) -> dict[str, pa.Array]:
-    """Put defect `_KINDS[kinds[i]]` into row `victims[i]` (distinct rows), one column at a time.
-
-    Every replacement is computed from the columns as given, so the victims' order is irrelevant.
-    """
-    m = len(columns["order_id"])
-    out = dict(columns)
-    for name in CSV_COLUMNS:
-        rows, values = [], []
-        for k, kind in enumerate(_KINDS):
-            if _DEFECT_COLUMN[kind] != name:
-                continue
-            idx = victims[kinds == k]
-            if not len(idx):
-                continue
-            if kind in ("missing_order_id", "missing_customer_id"):
-                value = pa.array([""]).take(pa.array(np.zeros(len(idx), dtype=np.int64)))
-            elif kind == "duplicate_order_id":
-                value = columns["order_id"].take(pa.array((idx + 1) % m))
-            elif kind in _BAD_VALUES:
-                value = pa.array(_BAD_VALUES[kind]).take(pa.array(picks[kinds == k]))
-            elif kind == "negative_amount":
-                value = pc.binary_join_element_wise("-", columns["amount"].take(pa.array(idx)), "")
-            else:  # amount_in_cents: the amount's digits without the point
-                amount = columns["amount"].take(pa.array(idx))
-                value = pc.replace_substring(amount, ".", "").cast(pa.int64()).cast(pa.string())
-            rows.append(idx)
-            values.append(value)
-        if not rows:
-            continue
-        idx = np.concatenate(rows)
-        order = np.argsort(idx, kind="stable")
-        mask = np.zeros(m, dtype=bool)
-        mask[idx] = True
-        replacement = pa.concat_arrays([v.cast(pa.string()) for v in values]).take(pa.array(order))
-        out[name] = pc.replace_with_mask(columns[name], pa.array(mask), replacement)
-    return out
 
 
 def _chunks(batch_date, rows, dirty, updates, seed, limit=MAX_ROWS) -> list[Callable[[], tuple]]:
@@ -387,99 +260,18 @@ def write_orders(
 
     Streams in chunks of `CHUNK_ROWS`: memory does not grow with `rows`. A path is written under
     a temporary name and renamed when complete, so a killed run never leaves a partial file.
-    The bytes are those of `to_csv_bytes(make_orders(...))` with the same arguments.
+    The bytes are those of `csvtext.to_csv_bytes(make_orders(...))` with the same arguments.
     """
     chunks = _chunks(batch_date, rows, dirty, updates, seed)
     if hasattr(target, "write"):
-        _write(target, chunks)
+        write_chunks(target, chunks)
         return int(rows)
     path = Path(target)
     partial = path.with_name(f".{path.name}.partial")
     try:
         with open(partial, "wb") as fh:
-            _write(fh, chunks)
+            write_chunks(fh, chunks)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return int(rows)
-
-
-def _write(fh, chunks: list[Callable[[], tuple]]) -> None:
-    """Write the header and every chunk, making the next chunk in a thread while one is written."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(chunks[0])
-        columns, suspects = pending.result()  # a chunk that cannot be made fails before a byte
-        fh.write(HEADER)
-        for make in chunks[1:]:
-            pending = pool.submit(make)
-            _write_chunk(fh, columns, suspects)
-            columns, suspects = pending.result()
-        _write_chunk(fh, columns, suspects)
-
-
-def _write_chunk(fh, columns: dict[str, pa.Array], suspects: np.ndarray) -> None:
-    lines = _csv_lines(columns, suspects)
-    if lines is not None:
-        fh.write(lines)
-    elif isinstance(fh, io.IOBase):  # nothing to quote: Arrow's writer is fastest
-        pacsv.write_csv(pa.table(columns), fh, write_options=_PLAIN)
-    else:  # any object with a write method
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(pa.table(columns), sink, write_options=_PLAIN)
-        fh.write(memoryview(sink.getvalue()))
-
-
-def _csv_lines(columns: dict[str, pa.Array], suspects: np.ndarray) -> memoryview | None:
-    """The CSV text of the rows (pandas' minimal quoting, `\\n` line ends) as one buffer.
-
-    Generated values never need quotes; only the rows in `suspects` (the defective ones) are
-    checked, so a clean chunk costs no scan. None when no value needs quotes.
-    """
-    if not len(suspects):
-        return None
-    fields = []
-    quoting = False
-    for name in CSV_COLUMNS:
-        values = columns[name]
-        if len(suspects):
-            suspect = values.take(pa.array(suspects))
-            needs = pc.match_substring_regex(suspect, _NEEDS_QUOTES).to_numpy(zero_copy_only=False)
-            if needs.any():
-                chosen = suspect.filter(pa.array(needs))
-                quoted = pc.binary_join_element_wise(
-                    '"', pc.replace_substring(chosen, '"', '""'), '"', ""
-                )
-                mask = np.zeros(len(values), dtype=bool)
-                mask[suspects[needs]] = True
-                values = pc.replace_with_mask(values, pa.array(mask), quoted)
-                quoting = True
-        fields.append(values)
-    if not quoting:
-        return None
-    fields[-1] = pc.binary_join_element_wise(fields[-1], "", "\n")
-    lines = pc.binary_join_element_wise(*fields, ",")
-    if lines.type != pa.string():
-        lines = lines.cast(pa.string())
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-    begin, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
-    return memoryview(lines.buffers()[2])[begin:end]
-
-
-def _inject(frame: pd.DataFrame, idx: int, kind: str, rng: np.random.Generator) -> None:
-    """Put one defect of `kind` into row `idx` of a `make_orders` frame, in place."""
-    columns = {
-        name: pa.array(frame[name].astype(str).tolist(), pa.string()) for name in CSV_COLUMNS
-    }
-    columns = _apply_defects(
-        columns,
-        np.array([idx]),
-        np.array([_KINDS.index(kind)]),
-        rng.integers(3, size=1),
-    )
-    for name in CSV_COLUMNS:
-        frame[name] = np.asarray(columns[name].to_pylist(), dtype=object)
-
-
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The CSV bytes the upstream system would send."""
-    return frame.to_csv(index=False).encode()

@@ -3,16 +3,14 @@
 The rule the learner sees at the end of every load: rows in = rows loaded + rows quarantined.
 A load of a date replaces that date's rows in one transaction, so a rerun never duplicates data
 and a failed or killed load leaves the date as it was; the same file loaded again changes
-nothing. The work itself is in lab.delivery (the file), lab.rules and lab.loader (the engine).
+nothing. The work itself is in lab.delivery (the file), lab.rules and lab.loader (the engine);
+`lab ingest` of a learner's own files is lab.ingest_files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +26,12 @@ from lab.config import (
     get_settings,
 )
 from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
-from lab.datagen import to_csv_bytes, write_orders
-from lab.errors import BatchFileError, LabError, LakeError, ReconcileError
+from lab.csvtext import to_csv_bytes
+from lab.datagen import write_orders
+from lab.errors import ReconcileError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables
 from lab.warehouse import Warehouse, get_warehouse
-
-_DATE_SEGMENT = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
-_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
 
 
 @dataclass
@@ -164,7 +160,7 @@ def load_batch(
     settings = settings or get_settings()
     lake = lake or get_lake(settings)
     path = batch_path(batch_date, settings)
-    with _local_copy(lake, path) as local:
+    with lake.local_copy(path) as local:
         return load_file(
             local,
             batch_date,
@@ -221,125 +217,6 @@ def load_file(
     return result
 
 
-@contextmanager
-def _local_copy(lake: Lake, path: str) -> Iterator[Path]:
-    """The landed file as a local path: itself on `local`, a temporary download on `stack`."""
-    local = lake.local_path(path)
-    if local is not None:
-        if not local.exists():
-            raise BatchFileError(
-                f"The batch file {lake.url(path)} is missing. Fix: land it first with "
-                "lab.ingest.land_batch(date), `lab ingest FILE` or `lab pipeline --date ...`."
-            )
-        yield local
-        return
-    with tempfile.TemporaryDirectory(prefix="lab-ingest-") as folder:
-        target = Path(folder) / Path(path).name
-        try:
-            lake.get_file(path, target)
-        except LakeError as exc:
-            raise BatchFileError(
-                f"The batch file {lake.url(path)} is missing. Fix: land it first with "
-                "lab.ingest.land_batch(date), `lab ingest FILE` or `lab pipeline --date ...`."
-            ) from exc
-        yield target
-
-
-# --- a learner's own files ------------------------------------------------------------------
-
-
-def date_for(path: str | Path, given: dt.date | str | None = None) -> dt.date:
-    """The date a file delivers: `given`, else a `date=YYYY-MM-DD` folder, else one in its name."""
-    if given is not None:
-        return as_date(given)
-    text = Path(path).as_posix()
-    found = _DATE_SEGMENT.search(text) or _DATE_IN_NAME.search(Path(path).name)
-    if found:
-        return as_date(found.group(1))
-    raise BatchFileError(
-        f"The batch file {path} does not say which date it delivers. Fix: pass --date "
-        "YYYY-MM-DD, put it in a folder named date=YYYY-MM-DD, or name it like "
-        "orders-2026-11-07.csv."
-    )
-
-
-def ingest_file(
-    path: str | Path,
-    batch_date: dt.date | str | None = None,
-    *,
-    allow_empty: bool = False,
-    run_id: str = "manual",
-    settings: Settings | None = None,
-    progress: bool = False,
-) -> IngestResult:
-    """Check a file of your own, land it as it arrived, and load it."""
-    settings = settings or get_settings()
-    batch_date = date_for(path, batch_date)
-    delivery.inspect(path)  # refuse a file that is no delivery before it reaches the lake
-    land_batch(batch_date, source=path, settings=settings)
-    result = load_batch(
-        batch_date, settings=settings, run_id=run_id, allow_empty=allow_empty, progress=progress
-    )
-    result.file = str(path)
-    return result
-
-
-def delivered_files(path: str | Path) -> list[Path]:
-    """The files to ingest: the file itself, or every visible file below a folder, sorted."""
-    path = Path(path)
-    if not path.is_dir():
-        return [path]
-    return sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-
-
-def ingest_path(
-    path: str | Path,
-    batch_date: dt.date | str | None = None,
-    *,
-    allow_empty: bool = False,
-    run_id: str = "manual",
-    progress: bool = False,
-) -> list[IngestResult]:
-    """`lab ingest`: every file of a folder (or one file); a refused file does not stop the rest."""
-    settings = get_settings()
-    results, seen = [], {}
-    for file in delivered_files(path):
-        try:
-            day = date_for(file, batch_date)
-            if day in seen:
-                raise BatchFileError(
-                    f"The batch file {file} delivers {day}, like {seen[day]} before it. Fix: "
-                    "keep one file per date in the folder (a later delivery replaces the "
-                    "earlier one when you load it on its own)."
-                )
-            seen[day] = file
-            results.append(
-                ingest_file(
-                    file,
-                    day,
-                    allow_empty=allow_empty,
-                    run_id=run_id,
-                    settings=settings,
-                    progress=progress,
-                )
-            )
-        except LabError as exc:
-            results.append(_refused(file, exc))
-    return results
-
-
-def _refused(file: Path, exc: LabError) -> IngestResult:
-    try:
-        day = date_for(file)
-    except LabError:
-        day = None
-    return IngestResult(day, str(file), 0, 0, 0, status="refused", message=str(exc), file=str(file))
-
-
 # --- looking at what was loaded -------------------------------------------------------------
 
 
@@ -351,7 +228,7 @@ def ensure_tables(warehouse: Warehouse | None = None) -> None:
 def read_batch(path: str, lake: Lake | None = None) -> pd.DataFrame:
     """A landed file's rows as text, to look at (the loader itself never reads it into pandas)."""
     lake = lake or get_lake()
-    with _local_copy(lake, path) as local:
+    with lake.local_copy(path) as local:
         checked = delivery.inspect(local)
         frame = pd.read_csv(local, dtype=str, keep_default_na=False, index_col=False)
     frame.columns = [str(c).strip().lower() for c in frame.columns]

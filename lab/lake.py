@@ -6,13 +6,16 @@ or in `s3://raw/...`.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 
 from lab.config import Settings, get_settings
-from lab.errors import LakeError
+from lab.errors import BatchFileError, LakeError
 
 
 @dataclass
@@ -77,6 +80,29 @@ class Lake:
     def local_path(self, path: str) -> Path | None:
         """The object as a file on this machine (`local` profile), else None."""
         return Path(self.location) / path if self.scheme == "file" else None
+
+    @contextmanager
+    def local_copy(self, path: str) -> Iterator[Path]:
+        """The landed file as a local path: itself on `local`, a temporary download on `stack`."""
+        local = self.local_path(path)
+        if local is not None:
+            if not local.exists():
+                raise BatchFileError(
+                    f"The batch file {self.url(path)} is missing. Fix: land it first with "
+                    "lab.ingest.land_batch(date), `lab ingest FILE` or `lab pipeline --date ...`."
+                )
+            yield local
+            return
+        with tempfile.TemporaryDirectory(prefix="lab-ingest-") as folder:
+            target = Path(folder) / Path(path).name
+            try:
+                self.get_file(path, target)
+            except LakeError as exc:
+                raise BatchFileError(
+                    f"The batch file {self.url(path)} is missing. Fix: land it first with "
+                    "lab.ingest.land_batch(date), `lab ingest FILE` or `lab pipeline --date ...`."
+                ) from exc
+            yield target
 
     def read_bytes(self, path: str) -> bytes:
         try:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lab import datagen, ingest
+from lab import csvtext, datagen, ingest
 from lab.cli import main
 from lab.config import RAW_ORDERS
 from lab.warehouse import get_warehouse
@@ -21,7 +21,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def write_orders(path, day: str, rows: int, dirty: float = 0.0):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(datagen.to_csv_bytes(datagen.make_orders(day, rows=rows, dirty=dirty)))
+    path.write_bytes(csvtext.to_csv_bytes(datagen.make_orders(day, rows=rows, dirty=dirty)))
     return path
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lab import contract, datagen
+from lab import contract, csvtext, datagen, defects
 from lab.errors import ContractError, LabError
 
 DAY = "2026-11-01"
@@ -214,8 +214,8 @@ def test_every_defect_kind_appears_and_looks_as_described():
     dirty = datagen.make_orders(DAY, rows=2_000, updates=0.1, dirty=0.2)
     changed = (clean != dirty).any(axis=1)
     kinds = pd.Series([classify(clean.loc[i], dirty.loc[i]) for i in clean.index[changed]])
-    assert set(kinds) == set(datagen.DEFECTS), (
-        f"expected all of {sorted(datagen.DEFECTS)}, got {kinds.value_counts().to_dict()}"
+    assert set(kinds) == set(defects.DEFECTS), (
+        f"expected all of {sorted(defects.DEFECTS)}, got {kinds.value_counts().to_dict()}"
     )
     repeated = dirty["order_id"][dirty["order_id"] != ""].duplicated().sum()
     assert repeated >= (kinds == "duplicate_order_id").sum() * 0.9, (
@@ -261,15 +261,15 @@ def test_clean_batch_has_no_defects():
 
 
 def test_every_defect_names_who_catches_it():
-    catchers = {catcher for _, catcher in datagen.DEFECTS.values()}
+    catchers = {catcher for _, catcher in defects.DEFECTS.values()}
     assert catchers == {"ingestion quarantine", "Great Expectations"}, f"got {catchers}"
 
 
-@pytest.mark.parametrize("kind", sorted(datagen.DEFECTS))
+@pytest.mark.parametrize("kind", sorted(defects.DEFECTS))
 def test_inject_puts_one_defect_into_one_row(kind):
     frame = datagen.make_orders(DAY, rows=10)
     before = frame.copy()
-    datagen._inject(frame, 3, kind, np.random.default_rng(0))
+    defects._inject(frame, 3, kind, np.random.default_rng(0))
     changed = (frame != before).any(axis=1)
     assert changed.tolist() == [i == 3 for i in range(10)], f"{kind}: changed {changed.tolist()}"
     assert classify(before.loc[3], frame.loc[3]) == kind, frame.loc[3].to_dict()
@@ -346,7 +346,7 @@ def test_a_refused_write_leaves_no_file(tmp_path):
 
 def test_to_csv_bytes_round_trips_as_text():
     frame = datagen.make_orders("2026-11-01", rows=20, dirty=0.3)
-    back = pd.read_csv(io.BytesIO(datagen.to_csv_bytes(frame)), dtype=str, keep_default_na=False)
+    back = pd.read_csv(io.BytesIO(csvtext.to_csv_bytes(frame)), dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(back, frame.astype(str).reset_index(drop=True))
 
 
@@ -361,7 +361,7 @@ def test_to_csv_bytes_round_trips_as_text():
     ],
 )
 def test_write_orders_writes_the_bytes_of_to_csv_bytes(kwargs, tmp_path):
-    expected = datagen.to_csv_bytes(datagen.make_orders(DAY, **kwargs))
+    expected = csvtext.to_csv_bytes(datagen.make_orders(DAY, **kwargs))
     sink = io.BytesIO()
     assert datagen.write_orders(sink, DAY, **kwargs) == kwargs["rows"]
     path = tmp_path / "orders.csv"

@@ -1,4 +1,7 @@
-"""lab.doctor: the checks before `make up`, each with real inputs (files, sockets, programs)."""
+"""lab.doctor, lab.compose_file and lab.dotenv_file: the checks before `make up`.
+
+Each check runs with real inputs (files, sockets, programs).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from lab import doctor
+from lab import compose_file, doctor, dotenv_file
 from lab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,16 +132,16 @@ def test_compose_without_docker_says_docker_is_needed(tmp_path):
 
 
 def test_memory_limits_of_the_real_compose_file_match_docs_stack_md():
-    default = doctor.memory_limits_mib(COMPOSE)
-    celery = doctor.memory_limits_mib(COMPOSE, {"celery"})
+    default = compose_file.memory_limits_mib(COMPOSE)
+    celery = compose_file.memory_limits_mib(COMPOSE, {"celery"})
     docs = (REPO / "docs" / "stack.md").read_text()
     assert f"**{default:,} MiB**" in docs and f"**{celery:,} MiB**" in docs, (default, celery)
 
 
 def test_memory_sums_only_the_services_of_the_active_profiles(tmp_path):
     compose = write_compose(tmp_path)
-    assert doctor.memory_limits_mib(compose) == 512 + 1024
-    assert doctor.memory_limits_mib(compose, {"celery"}) == 512 + 1024 + 256
+    assert compose_file.memory_limits_mib(compose) == 512 + 1024
+    assert compose_file.memory_limits_mib(compose, {"celery"}) == 512 + 1024 + 256
 
 
 @pytest.mark.parametrize(
@@ -183,11 +186,11 @@ def test_disk_reports_free_space_and_fails_below_the_need(tmp_path):
 
 
 def test_ports_are_read_from_the_real_compose_file():
-    ports = doctor.published_ports(COMPOSE)
+    ports = compose_file.published_ports(COMPOSE)
     expected = {8888, 8080, 9000, 9001, 3000, 9090, 9091, 3100, 5432}
     assert expected <= set(ports), f"expected {sorted(expected)} in {sorted(ports)}"
     assert 5555 not in ports, "flower (port 5555) only starts with the celery profile"
-    assert 5555 in doctor.published_ports(COMPOSE, {"celery"})
+    assert 5555 in compose_file.published_ports(COMPOSE, {"celery"})
 
 
 def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path, free_port):
@@ -210,7 +213,7 @@ def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path
 
 
 def test_missing_env_says_make_dotenv(tmp_path):
-    ok, detail = doctor.check_env(tmp_path / ".env", ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(tmp_path / ".env", ENV_EXAMPLE)
     expected = ".env is missing. Fix: `make dotenv` writes it from .env.example with freshly "
     assert (ok, detail.startswith(expected)) == (False, True), detail
 
@@ -218,13 +221,13 @@ def test_missing_env_says_make_dotenv(tmp_path):
 def generated_env(tmp_path: Path) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = tmp_path / ".env"
-    ok, detail = doctor.write_dotenv(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.write_dotenv(env, ENV_EXAMPLE)
     assert ok and detail.startswith("wrote .env from .env.example with 9 fresh secrets"), detail
     return env
 
 
 def test_a_generated_env_is_complete(tmp_path):
-    ok, detail = doctor.check_env(generated_env(tmp_path), ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(generated_env(tmp_path), ENV_EXAMPLE)
     assert ok and detail.startswith(".env defines all "), detail
 
 
@@ -234,15 +237,17 @@ def test_env_example_ships_no_usable_secret():
     shipped = {
         key: value
         for key, value in values.items()
-        if secret.search(key) and key != "AIRFLOW_ADMIN_PASSWORD" and value != doctor.PLACEHOLDER
+        if secret.search(key)
+        and key != "AIRFLOW_ADMIN_PASSWORD"
+        and value != dotenv_file.PLACEHOLDER
     }
-    assert not shipped, f"expected {doctor.PLACEHOLDER!r} for every secret; shipped: {shipped}"
+    assert not shipped, f"expected {dotenv_file.PLACEHOLDER!r} for every secret; shipped: {shipped}"
 
 
 def test_dotenv_generates_fresh_valid_secrets_readable_by_you_only(tmp_path):
     first = dotenv_values(generated_env(tmp_path / "a"), interpolate=True)
     second = dotenv_values(generated_env(tmp_path / "b"), interpolate=True)
-    placeholders = [key for key, value in first.items() if value == doctor.PLACEHOLDER]
+    placeholders = [key for key, value in first.items() if value == dotenv_file.PLACEHOLDER]
     assert not placeholders, f"expected every placeholder replaced; left: {placeholders}"
     from cryptography.fernet import Fernet
 
@@ -262,7 +267,7 @@ def test_dotenv_generates_fresh_valid_secrets_readable_by_you_only(tmp_path):
 def test_dotenv_never_overwrites_an_existing_env(tmp_path):
     env = tmp_path / ".env"
     env.write_text("MINE=1\n")
-    ok, detail = doctor.write_dotenv(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.write_dotenv(env, ENV_EXAMPLE)
     assert (ok, env.read_text()) == (True, "MINE=1\n"), detail
     assert detail.startswith(".env exists; kept as it is"), detail
 
@@ -270,20 +275,20 @@ def test_dotenv_never_overwrites_an_existing_env(tmp_path):
 def test_a_copy_of_env_example_is_refused_for_its_placeholders(tmp_path):
     env = tmp_path / ".env"
     shutil.copy(ENV_EXAMPLE, env)
-    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(env, ENV_EXAMPLE)
     assert not ok
     assert detail.startswith(".env keeps the example value of POSTGRES_PASSWORD, "), detail
     assert "AIRFLOW_FERNET_KEY" in detail and "make dotenv" in detail, detail
 
 
-@pytest.mark.parametrize("key", sorted(doctor.RETIRED_SECRETS))
+@pytest.mark.parametrize("key", sorted(dotenv_file.RETIRED_SECRETS))
 def test_secrets_an_earlier_example_shipped_are_refused(tmp_path, key):
     env = generated_env(tmp_path)
     text = re.sub(
-        rf"^{key}=.*$", f"{key}={doctor.RETIRED_SECRETS[key]}", env.read_text(), flags=re.M
+        rf"^{key}=.*$", f"{key}={dotenv_file.RETIRED_SECRETS[key]}", env.read_text(), flags=re.M
     )
     env.write_text(text)
-    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(env, ENV_EXAMPLE)
     assert (ok, detail.split(", which")[0]) == (False, f".env keeps the example value of {key}")
     # Only the key changes: regenerating the whole .env would break a stack that has data.
     assert "give each a fresh value" in detail and "make dotenv" not in detail, detail
@@ -295,7 +300,7 @@ def test_a_fernet_key_that_is_not_one_is_refused(tmp_path):
         r"^AIRFLOW_FERNET_KEY=.*$", "AIRFLOW_FERNET_KEY=not-a-key", env.read_text(), flags=re.M
     )
     env.write_text(text)
-    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(env, ENV_EXAMPLE)
     assert not ok and detail.startswith("AIRFLOW_FERNET_KEY='not-a-key' in .env is not a Fernet"), (
         detail
     )
@@ -307,7 +312,7 @@ def test_env_missing_keys_are_named(tmp_path):
     env.write_text(
         "\n".join(ln for ln in lines if not ln.startswith(("LOKI_URL=", "JUPYTER_TOKEN=")))
     )
-    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(env, ENV_EXAMPLE)
     assert not ok
     assert detail.startswith(".env lacks LOKI_URL, JUPYTER_TOKEN. Fix: copy those lines"), detail
 
@@ -315,7 +320,7 @@ def test_env_missing_keys_are_named(tmp_path):
 def test_env_empty_values_are_named_but_compose_profiles_may_be_empty(tmp_path):
     env = generated_env(tmp_path)
     env.write_text(re.sub(r"^JUPYTER_TOKEN=.*$", "JUPYTER_TOKEN=", env.read_text(), flags=re.M))
-    ok, detail = doctor.check_env(env, ENV_EXAMPLE)
+    ok, detail = dotenv_file.check_env(env, ENV_EXAMPLE)
     assert (ok, detail.split(". Fix")[0]) == (False, ".env leaves JUPYTER_TOKEN empty"), detail
 
 
@@ -419,7 +424,7 @@ def test_permissions_need_env_first(tmp_path):
 
 
 def test_mounted_folders_of_the_real_compose_file():
-    names = {p.name for p in doctor.mounted_folders(REPO, COMPOSE)}
+    names = {p.name for p in compose_file.mounted_folders(REPO, COMPOSE)}
     expected = {"notebooks", "exercises", "dbt", "great_expectations", "dags"}
     assert expected <= names, f"expected {sorted(expected)} among {sorted(names)}"
 

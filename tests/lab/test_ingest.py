@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from lab import datagen, ingest, loader
+from lab import datagen, defects, ingest, loader
 from lab.config import CURRENT_LOADS, QUARANTINE_ORDERS, RAW_ORDERS
 from lab.errors import BatchFileError, LabError
 from lab.lake import get_lake
@@ -80,7 +80,7 @@ def test_dirty_batch_reconciles_rows_in_with_loaded_plus_quarantined():
 
 
 def test_every_defect_meant_for_ingestion_has_an_expected_reason():
-    meant = {k for k, (_, catcher) in datagen.DEFECTS.items() if catcher == "ingestion quarantine"}
+    meant = {k for k, (_, catcher) in defects.DEFECTS.items() if catcher == "ingestion quarantine"}
     assert meant == set(QUARANTINE_REASONS), (
         f"expected the defect kinds caught by ingestion {sorted(meant)} to match this test's "
         f"{sorted(QUARANTINE_REASONS)}"
@@ -90,8 +90,8 @@ def test_every_defect_meant_for_ingestion_has_an_expected_reason():
 @pytest.mark.parametrize("kind", sorted(QUARANTINE_REASONS))
 def test_each_ingestion_defect_lands_in_quarantine_with_its_reason(kind):
     frame = datagen.make_orders(DAY, rows=10)
-    # datagen._inject is the one place that knows what each defect looks like.
-    datagen._inject(frame, 3, kind, np.random.default_rng(0))
+    # defects._inject is the one place that knows what each defect looks like.
+    defects._inject(frame, 3, kind, np.random.default_rng(0))
     ingest.land_batch(DAY, frame=frame)
     result = ingest.load_batch(DAY)
     assert (result.rows_loaded, result.rows_quarantined) == (9, 1), f"{kind}: {result}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import datagen, ingest
+from lab import csvtext, datagen, ingest
 from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS, get_settings
 from lab.errors import BatchFileError
 from lab.warehouse import DuckDBWarehouse, PostgresWarehouse
@@ -34,7 +34,7 @@ def state(warehouse) -> tuple[int, int]:
 
 
 def orders_file(path: Path, rows: int, dirty: float = 0.0) -> Path:
-    path.write_bytes(datagen.to_csv_bytes(datagen.make_orders(DAY, rows=rows, dirty=dirty)))
+    path.write_bytes(csvtext.to_csv_bytes(datagen.make_orders(DAY, rows=rows, dirty=dirty)))
     return path
 
 

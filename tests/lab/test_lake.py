@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab import ingest
-from lab.errors import LakeError
+from lab.errors import BatchFileError, LakeError
 from lab.lake import get_lake
 
 # --- local ----------------------------------------------------------------------------------
@@ -132,3 +132,39 @@ def test_s3_read_of_a_missing_object_is_a_lake_error_with_the_fix(stack_lake, cr
     message = str(info.value)
     assert "No object at s3://raw/missing.csv" in message, message
     assert "Fix: land the batch first" in message, message
+
+
+# --- a local copy of an object ------------------------------------------------------------------
+
+
+def test_local_copy_on_local_is_the_file_itself(lab_env):
+    lake = get_lake()
+    lake.ensure_bucket("raw")
+    lake.write_bytes("raw/a/1.csv", b"one")
+    with lake.local_copy("raw/a/1.csv") as local:
+        assert local == lab_env.home / "lake" / "raw" / "a" / "1.csv", local
+    assert local.read_bytes() == b"one", "expected the lake's own file left in place"
+
+
+def test_s3_local_copy_is_a_download_removed_afterwards(stack_lake, create_bucket):
+    create_bucket("raw")
+    lake = get_lake()
+    lake.write_bytes("raw/a/1.csv", b"one")
+    with lake.local_copy("raw/a/1.csv") as local:
+        assert (local.name, local.read_bytes()) == ("1.csv", b"one"), local
+    assert not local.exists(), f"expected the download {local} removed after the block"
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_local_copy_of_a_missing_object_is_a_batch_file_error_with_the_fix(where, request):
+    if where == "s3":
+        request.getfixturevalue("stack_lake")
+        request.getfixturevalue("create_bucket")("raw")
+    lake = get_lake()
+    lake.ensure_bucket("raw")
+    with pytest.raises(BatchFileError) as info:
+        with lake.local_copy("raw/missing.csv"):
+            pass
+    message = str(info.value)
+    assert message.startswith(f"The batch file {lake.url('raw/missing.csv')} is missing."), message
+    assert "Fix: land it first with lab.ingest.land_batch(date)" in message, message

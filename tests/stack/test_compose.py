@@ -165,7 +165,7 @@ def test_env_example_gives_every_variable_a_value(env_example):
 
 
 def test_env_example_leaves_the_airflow_keys_to_make_dotenv(env_example):
-    from lab.doctor import PLACEHOLDER
+    from lab.dotenv_file import PLACEHOLDER
 
     keys = ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY")
     actual = {key: env_example[key] for key in keys}
@@ -627,7 +627,7 @@ def test_docker_compose_config_accepts_the_file_with_env_example(profile):
 
 
 def test_docker_compose_config_accepts_a_generated_env(tmp_path):
-    from lab.doctor import write_dotenv
+    from lab.dotenv_file import write_dotenv
 
     env_file = tmp_path / ".env"
     write_dotenv(env_file, ENV_EXAMPLE)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from stack_helpers import REPO, free_port, require_binary, serving
 
-from lab.doctor import write_dotenv
+from lab.dotenv_file import write_dotenv
 from tests.conftest import scratch_database
 
 SMOKE = REPO / "docker" / "smoke.py"
