@@ -189,6 +189,8 @@ class Stack(Profile):
             client_kwargs={}
             if settings.s3_region == "us-east-1"
             else {"region_name": settings.s3_region},
+            # an unreachable store is said within seconds, not after botocore's minute of retries
+            config_kwargs={"retries": {"max_attempts": 2}, "connect_timeout": 5},
             skip_instance_cache=True,
         )
         return Lake(fs=fs, scheme="s3", location=settings.s3_endpoint_url or "AWS S3")

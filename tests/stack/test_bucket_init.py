@@ -1,4 +1,4 @@
-"""The `rustfs-init` job's script creates the buckets, against a real S3 API (moto's server)."""
+"""The `rustfs-init` job (`python -m lab.lake`) creates the buckets, against a real S3 API (moto's server)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import COMPOSE_FILE, DOCKER_DIR, free_port, stop, wait_for_http
+from stack_helpers import COMPOSE_FILE, free_port, stop, wait_for_http
 
-SCRIPT = DOCKER_DIR / "rustfs" / "create_buckets.py"
 SERVICES = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 
 
@@ -35,10 +34,10 @@ def s3_endpoint() -> Iterator[str]:
         stop(process)
 
 
-def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "LAB_", "AWS_"))}
     return subprocess.run(
-        [sys.executable, str(SCRIPT)],
+        [sys.executable, "-m", "lab.lake", *args],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -74,29 +73,28 @@ def test_bucket_init_succeeds_again_when_the_buckets_exist(s3_endpoint):
     run_script(settings(s3_endpoint))
     result = run_script(settings(s3_endpoint))
     assert result.returncode == 0, result.stderr
-    assert "bucket 'raw' already exists" in result.stdout, result.stdout
+    assert "bucket already exists: 'raw'" in result.stdout, result.stdout
 
 
 def test_bucket_init_names_missing_settings_and_how_to_fix_them():
     result = run_script({"S3_ENDPOINT_URL": "http://127.0.0.1:1"})
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "create_buckets: S3_ACCESS_KEY, S3_SECRET_KEY, LAB_RAW_BUCKET, LAB_ARTIFACTS_BUCKET not "
-        "set. Fix: define them in .env (see .env.example)."
+        "lab.lake: S3_ACCESS_KEY, S3_SECRET_KEY not set. Fix: define them in .env "
+        "(see .env.example)."
     )
 
 
 def test_bucket_init_reports_an_unreachable_object_store():
-    env = {**settings(f"http://127.0.0.1:{free_port()}"), "CREATE_BUCKETS_ATTEMPTS": "1"}
-    result = run_script(env)
+    result = run_script(settings(f"http://127.0.0.1:{free_port()}"), "--attempts", "1")
     assert result.returncode == 1
-    assert "Fix: check that the object store is up (`make ps`)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Fix: check that the object store is running" in result.stderr, result.stderr
 
 
 def test_compose_runs_the_script_with_the_bucket_names_from_env():
     service = SERVICES["rustfs-init"]
-    assert service["entrypoint"] == ["python", "/opt/sandbox-init/create_buckets.py"]
-    assert "./docker/rustfs:/opt/sandbox-init:ro" in service["volumes"]
+    assert service["entrypoint"] == ["python", "-m", "lab.lake"]
     env = service["environment"]
     actual = (env["LAB_RAW_BUCKET"], env["LAB_ARTIFACTS_BUCKET"], env["S3_ENDPOINT_URL"])
     assert actual == ("${LAB_RAW_BUCKET}", "${LAB_ARTIFACTS_BUCKET}", "http://rustfs:9000")
