@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 
 from lab import doctor
 from lab.cli import main
+from tests import helpers
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -191,10 +192,7 @@ def test_ports_are_read_from_the_real_compose_file():
 
 
 def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path, free_port):
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
-        web_port = other.getsockname()[1]
-    compose = write_compose(tmp_path, port=free_port, web_port=web_port)
+    compose = write_compose(tmp_path, port=free_port, web_port=helpers.free_port())
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", free_port))
         listener.listen()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,8 +15,7 @@ from lab import metrics
 from lab.config import STEP_RUNS
 from lab.errors import LabError
 from lab.warehouse import get_warehouse
-
-PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
+from tests.helpers import PUSHGATEWAY, pushgateway_server
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -184,36 +181,11 @@ def test_local_profile_never_pushes_even_with_a_pushgateway_url_in_env(monkeypat
 
 
 @pytest.fixture
-def pushgateway(require_server, free_port, tmp_path):
+def pushgateway(require_server, tmp_path):
     """A real Prometheus Pushgateway on a free local port; yields its URL."""
     require_server("Pushgateway", PUSHGATEWAY.exists(), f"{PUSHGATEWAY} is not installed")
-    url = f"http://127.0.0.1:{free_port}"
-    process = subprocess.Popen(
-        [
-            str(PUSHGATEWAY),
-            f"--web.listen-address=127.0.0.1:{free_port}",
-            f"--persistence.file={tmp_path / 'pushgateway.data'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the Pushgateway did not start: {process.stderr.read()!r}")
-                time.sleep(0.1)
+    with pushgateway_server(tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_push_to_a_real_pushgateway_shows_the_metrics(pushgateway, stack_warehouse, monkeypatch):

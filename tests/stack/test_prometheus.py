@@ -3,7 +3,6 @@ expression of the alert rules and the Grafana dashboards."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import COMPOSE_FILE, DASHBOARDS_DIR, PROMETHEUS_DIR, require_binary
+from stack_helpers import COMPOSE_FILE, PROMETHEUS_DIR, dashboard_queries, require_binary
 
 HERE = Path(__file__).parent
 CONFIG = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
@@ -45,14 +44,8 @@ def rule_expressions() -> list[tuple[str, str]]:
     ]
 
 
-def dashboard_expressions() -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel.get("targets", []):
-                if target.get("datasource", {}).get("type") == "prometheus":
-                    found.append((f"{path.stem}: {panel['title']}", target["expr"]))
-    return found
+# Every PromQL expression: the alert rules' and the dashboards'.
+EXPRESSIONS = rule_expressions() + dashboard_queries("prometheus")
 
 
 def concrete(expr: str) -> str:
@@ -137,9 +130,7 @@ def test_alert_rules_cover_failed_steps_failed_quality_gates_and_stale_data():
     assert expected <= alerts, f"missing alerts: {sorted(expected - alerts)}"
 
 
-@pytest.mark.parametrize(
-    ("where", "expr"), rule_expressions() + dashboard_expressions(), ids=lambda v: str(v)[:60]
-)
+@pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=lambda v: str(v)[:60])
 def test_lab_metrics_in_expressions_are_ones_the_lab_package_pushes(where, expr):
     used = set(re.findall(r"\blab_[a-z_]+\b", expr))
     unknown = used - set(LAB_METRICS) - {"lab_pipeline"}
@@ -160,9 +151,7 @@ def test_lab_metrics_in_expressions_are_ones_the_lab_package_pushes(where, expr)
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("where", "expr"), rule_expressions() + dashboard_expressions(), ids=lambda v: str(v)[:60]
-)
+@pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=lambda v: str(v)[:60])
 def test_prometheus_accepts_the_promql_expression(prometheus_server, where, expr):
     status, body = prometheus_server.query(concrete(expr))
     assert (status, body.get("status")) == (200, "success"), (

@@ -13,10 +13,10 @@ import urllib.request
 
 import boto3
 import pytest
-from stack_helpers import REPO, free_port, require_binary, serving
+from stack_helpers import REPO, require_binary
 
 from lab.doctor import write_dotenv
-from tests.conftest import scratch_database
+from tests.helpers import free_port, scratch_database, serving
 
 SMOKE = REPO / "docker" / "smoke.py"
 ENDPOINT_CHECKS = [
