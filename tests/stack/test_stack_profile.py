@@ -25,6 +25,7 @@ import pytest
 from stack_helpers import REPO, run_prometheus
 
 from lab import monitoring
+from lab.config import PIPELINE_NOTEBOOKS
 from tests.helpers import (
     PUSHGATEWAY,
     JsonServer,
@@ -38,7 +39,7 @@ HISTORY_DATE = "2026-10-31"  # prepare(history_days=1) loads the day before RUN_
 HISTORY_ROWS = 500  # lab.datagen.DEFAULT_ROWS, what the history step loads
 ROWS = 200
 RUN_ID = "stack_e2e"
-STEPS = {"ingestion", "dbt", "quality", "monitoring"}
+STEPS = {step for step, _ in PIPELINE_NOTEBOOKS}
 LOKI_LINE = "Task failed: quality gate on 2026-11-01"
 
 
