@@ -46,6 +46,31 @@ PROJECT = "data-engineering-sandbox"  # the compose project name (docker-compose
 DAG_ID = "example_dag"
 JUPYTER_PYTHON = "/opt/venv/bin/python"
 DASHBOARDS = REPO / "docker" / "grafana" / "dashboards"
+# The checks in the order they run, each a `Smoke.check_<name>` method: first every service's
+# endpoint (flower only with the celery Compose profile), then what works end to end.
+ENDPOINT_CHECKS = (
+    "postgres",
+    "rustfs",
+    "rustfs-console",
+    "airflow",
+    "jupyter",
+    "prometheus",
+    "pushgateway",
+    "grafana",
+    "loki",
+    "alloy",
+)
+CELERY_CHECKS = ("flower",)
+END_TO_END_CHECKS = (
+    "airflow-login",
+    "example-dag",
+    "buckets",
+    "stg-customers",
+    "validation",
+    "prometheus-targets",
+    "grafana-dashboards",
+    "loki-lines",
+)
 
 
 class CheckFailed(Exception):
@@ -197,13 +222,17 @@ class Smoke:
     # --- what works end to end ------------------------------------------------------------
 
     def check_airflow_login(self) -> str:
+        from lab.errors import AirflowError
+
         try:
             self.airflow().token()
-        except (RuntimeError, OSError) as error:
+        except (AirflowError, OSError) as error:
             raise CheckFailed(f"{self.urls['airflow']}/auth/token: {error}") from None
         return f"logged in as {self.env.get('AIRFLOW_ADMIN_USER', 'airflow')}"
 
     def check_example_dag(self) -> str:
+        from lab.errors import AirflowError
+
         client = self.airflow()
         try:
             client.unpause(DAG_ID)
@@ -211,7 +240,7 @@ class Smoke:
             self.run_id = run["dag_run_id"]
             started = time.monotonic()
             done = client.wait(DAG_ID, self.run_id, timeout=self.timeout, poll=5)
-        except (RuntimeError, OSError, TimeoutError) as error:
+        except (AirflowError, OSError, TimeoutError) as error:
             raise CheckFailed(f"{self.urls['airflow']}: {DAG_ID}: {error}") from None
         if done["state"] != "success":
             states = ", ".join(
@@ -300,30 +329,8 @@ class Smoke:
 
     def checks(self) -> list[tuple[str, Callable[[], str]]]:
         profiles = {p.strip() for p in (self.env.get("COMPOSE_PROFILES") or "").split(",")}
-        names = [
-            "postgres",
-            "rustfs",
-            "rustfs-console",
-            "airflow",
-            "jupyter",
-            "prometheus",
-            "pushgateway",
-            "grafana",
-            "loki",
-            "alloy",
-        ]
-        if "celery" in profiles:
-            names.append("flower")
-        names += [
-            "airflow-login",
-            "example-dag",
-            "buckets",
-            "stg-customers",
-            "validation",
-            "prometheus-targets",
-            "grafana-dashboards",
-            "loki-lines",
-        ]
+        celery = CELERY_CHECKS if "celery" in profiles else ()
+        names = [*ENDPOINT_CHECKS, *celery, *END_TO_END_CHECKS]
         return [(name, getattr(self, "check_" + name.replace("-", "_"))) for name in names]
 
     def run(self, say: Callable[[str], None] = print) -> int:

@@ -5,8 +5,12 @@
 - `require_server`: skip when a server a test needs is absent; fail instead when CI=true.
 - `postgres_dsn`: a fresh database on the PostgreSQL server at 127.0.0.1:5432.
 - `s3_server`: a moto S3 server on a free local port.
+- `free_port`: a port nothing listens on; `chromium`: a headless browser (Playwright).
 - `prepared_sandbox` / `sandbox_copy`: a sandbox after `lab.sandbox.prepare()`, built once a
   module (the module's `PREPARED_HISTORY_DAYS` says how many days of history it needs).
+
+Plain helpers (free_port(), scratch_database(), json_server(), jupyterlab_server()) are in
+tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, scratch_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GX_SOURCE = REPO_ROOT / "great_expectations" / "gx"
@@ -120,16 +124,10 @@ def require_server() -> Callable[[str, bool, str], None]:
     return require
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def free_port() -> int:
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (for servers, or to be unreachable)."""
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="session")
@@ -154,26 +152,11 @@ def postgres_dsn(_postgres_server: dict) -> Iterator[str]:
         yield url
 
 
-@contextmanager
-def scratch_database(server: dict, prefix: str) -> Iterator[str]:
-    """Create `<prefix>_<random>` on the server, yield its URL, drop it (WITH (FORCE)) after."""
-    import psycopg
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    try:
-        yield f"postgresql://postgres@{server['host']}:{server['port']}/{name}"
-    finally:
-        with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture(scope="session")
 def _moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -222,6 +205,24 @@ def create_bucket(s3_server: str) -> Callable[[str], None]:
         fs.mkdir(bucket)
 
     return create
+
+
+@pytest.fixture
+def chromium(require_server):
+    """Debian's Chromium, headless, driven by Playwright; closed afterwards."""
+    require_server(
+        "Chromium",
+        Path(CHROMIUM).exists(),
+        f"{CHROMIUM} is not installed (apt-get install chromium)",
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 # --- a prepared sandbox ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,17 +20,12 @@ from pathlib import Path
 from lab.airflow_api import AirflowClient
 from lab.airflow_local import AIRFLOW_PASSWORD, AIRFLOW_USER, airflow_env
 from lab.errors import AirflowError
+from tests.helpers import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 TEST_DAGS = HERE / "dags"
 STOP_TIMEOUT = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dags_folder(base: Path) -> Path:

@@ -11,13 +11,13 @@ Without the servers the tests skip, except under CI=true where they fail.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from airflow_cluster import AirflowCluster, cluster_env, free_port
+from airflow_cluster import AirflowCluster, cluster_env
 
 from lab.airflow_local import prepare_airflow_home, setup_metadata
+from tests.helpers import free_port, scratch_database
 
 REDIS_URL = "redis://127.0.0.1:6379/5"  # a database of its own, flushed by the tests
 pytestmark = pytest.mark.slow
@@ -26,19 +26,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def airflow_metadata(_postgres_server: dict, tmp_path_factory) -> Iterator[str]:
     """SQLAlchemy URL of a fresh, migrated Airflow metadata database on the test server."""
-    import psycopg
-
-    name = f"airflow_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    try:
+    with scratch_database(_postgres_server, "airflow_test") as url:
+        url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
         home = tmp_path_factory.mktemp("airflow-migrate")
         setup_metadata(cluster_env(home, url, "LocalExecutor", free_port()))
         yield url
-    finally:
-        with psycopg.connect(**_postgres_server, dbname="postgres", autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture(scope="session")

@@ -30,9 +30,10 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from airflow_cluster import REPO_ROOT, AirflowCluster, cluster_env, free_port
+from airflow_cluster import REPO_ROOT, AirflowCluster, cluster_env
 
 from lab.airflow_local import prepare_airflow_home, setup_metadata
+from tests.helpers import free_port, scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -174,8 +175,6 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="module")
 def measured(_postgres_server, tmp_path_factory, prepared_state, use_state) -> dict[str, Measured]:
-    from tests.conftest import scratch_database
-
     results = {name: Measured() for name in COMPONENTS}
     home = tmp_path_factory.mktemp("airflow-memory")
     prepare_airflow_home(home)

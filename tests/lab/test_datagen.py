@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lab import contract, csvtext, datagen, defects
+from lab import contract, csvtext, datagen, defects, ingest, quality
 from lab.errors import ContractError, LabError
 
 DAY = "2026-11-01"
@@ -260,9 +260,33 @@ def test_clean_batch_has_no_defects():
     assert (clean != "").all().all(), "expected no empty values"
 
 
-def test_every_defect_names_who_catches_it():
-    catchers = {catcher for _, catcher in defects.DEFECTS.values()}
-    assert catchers == {"ingestion quarantine", "Great Expectations"}, f"got {catchers}"
+# The orders suite's range for single amounts (the gate's row-level amount check).
+AMOUNT_RANGE = next(
+    (kwargs["min_value"], kwargs["max_value"])
+    for expectation, kwargs in quality.SUITES["orders"][1]
+    if expectation == "ExpectColumnValuesToBeBetween" and kwargs["column"] == "amount"
+)
+# tests/lab/test_ingest.py proves that ingestion quarantines the others, each with its reason.
+LEFT_BY_INGESTION = sorted(
+    kind for kind, (_, catcher) in defects.DEFECTS.items() if catcher != "ingestion quarantine"
+)
+
+
+@pytest.mark.parametrize("kind", LEFT_BY_INGESTION)
+def test_a_defect_left_to_the_gate_passes_ingestion_and_breaks_the_amount_range(kind):
+    catcher = defects.DEFECTS[kind][1]
+    assert catcher == "Great Expectations", f"{kind}: no stage of the pipeline is {catcher!r}"
+    frame = datagen.make_orders(DAY, rows=10)
+    defects._inject(frame, 3, kind, np.random.default_rng(0))
+    ingest.land_batch(DAY, frame=frame)
+    result = ingest.load_batch(DAY)
+    assert (result.rows_loaded, result.rows_quarantined) == (10, 0), (
+        f"expected {kind} to get past ingestion for the quality gate to catch, got {result}"
+    )
+    amount, (low, high) = float(frame.loc[3, "amount"]), AMOUNT_RANGE
+    assert not low <= amount <= high, (
+        f"expected {kind}'s amount {amount} outside the orders suite's range {low}..{high}"
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(defects.DEFECTS))

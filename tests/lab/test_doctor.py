@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 
 from lab import compose_file, doctor, dotenv_file
 from lab.cli import main
+from tests import helpers
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -194,10 +195,7 @@ def test_ports_are_read_from_the_real_compose_file():
 
 
 def test_a_port_held_by_a_listening_socket_is_reported_with_its_service(tmp_path, free_port):
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
-        web_port = other.getsockname()[1]
-    compose = write_compose(tmp_path, port=free_port, web_port=web_port)
+    compose = write_compose(tmp_path, port=free_port, web_port=helpers.free_port())
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", free_port))
         listener.listen()
@@ -431,27 +429,47 @@ def test_mounted_folders_of_the_real_compose_file():
 
 # --- the command ------------------------------------------------------------------------------
 
+STACK_PARTS = ["docker", "docker compose", "memory", "disk", "ports", ".env", "permissions"]
+# `lab doctor --stack` prints one line a part: "ok " or "FIX", the part, its detail.
+MISSING_ENV = "FIX  .env            .env is missing. Fix: `make dotenv` writes it"
+
 
 def test_stack_checks_give_one_row_a_part():
     table = doctor.stack_checks(REPO)
-    expected = ["docker", "docker compose", "memory", "disk", "ports", ".env", "permissions"]
-    assert list(table.index) == expected
+    assert list(table.index) == STACK_PARTS
     failed = table[~table["ok"]]
     assert all("Fix:" in d for d in failed["detail"]), failed.to_dict()
 
 
-def test_lab_doctor_stack_prints_the_table_and_exits_1_on_problems(capsys):
+def project_without_env(tmp_path: Path) -> Path:
+    """A project root with the real docker-compose.yml and .env.example but no `.env`."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(COMPOSE, root / COMPOSE.name)
+    shutil.copy(ENV_EXAMPLE, root / ENV_EXAMPLE.name)
+    return root
+
+
+def test_lab_doctor_stack_prints_the_table_and_exits_1_on_problems(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAB_ROOT", str(project_without_env(tmp_path)))
     code = main(["doctor", "--stack"])
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[1] == "docker", out
-    table = doctor.stack_checks(REPO)
-    assert code == (0 if table["ok"].all() else 1), out
+    lines = out.splitlines()
+    parts = [line[5:].split("  ")[0] for line in lines]  # "docker compose" has one space
+    assert parts == STACK_PARTS, out
+    assert lines[STACK_PARTS.index(".env")].startswith(MISSING_ENV), out
+    assert code == 1, f"expected exit 1 with .env missing, got {code}:\n{out}"
 
 
-def test_lab_doctor_stack_runs_from_the_command_line():
+def test_lab_doctor_stack_runs_from_the_command_line(tmp_path):
     lab = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "lab"
     if not lab.exists():
         pytest.skip(f"{lab} is not installed")
-    result = subprocess.run([str(lab), "doctor", "--stack"], capture_output=True, text=True)
-    assert result.returncode in (0, 1), result.stderr
-    assert "docker compose" in result.stdout, result.stdout
+    result = subprocess.run(
+        [str(lab), "doctor", "--stack"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAB_ROOT": str(project_without_env(tmp_path))},
+    )
+    assert result.returncode == 1, f"expected exit 1 with .env missing: {result}"
+    assert MISSING_ENV in result.stdout, result.stdout

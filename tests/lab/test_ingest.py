@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lab import datagen, defects, ingest, loader
@@ -14,6 +16,7 @@ from lab.lake import get_lake
 from lab.warehouse import get_warehouse
 
 DAY = dt.date(2026, 11, 1)
+NEXT_DAY = DAY + dt.timedelta(days=1)
 
 # The reason ingestion gives for each defect kind it is meant to catch.
 QUARANTINE_REASONS = {
@@ -140,16 +143,24 @@ def test_reloading_a_date_with_a_new_file_replaces_the_old_rows():
     assert in_raw == 50, f"expected the 50 rows of the new file, got {in_raw}"
 
 
-def test_an_update_of_an_order_another_date_loaded_is_kept_as_a_new_delivery():
-    other = DAY + dt.timedelta(days=1)
+def redeliver_an_order(
+    change: Callable[[pd.Series], dict[str, str]],
+) -> tuple[pd.Series, ingest.IngestResult]:
+    """Load 20 orders of DAY, then NEXT_DAY's 5 with DAY's order 7 delivered again as row 2,
+    its fields changed by `change(order)`; the original order and NEXT_DAY's load result."""
     ingest.land_batch(DAY, rows=20)
     ingest.load_batch(DAY)
-    frame = datagen.make_orders(other, rows=5)
     original = datagen.make_orders(DAY, rows=20).loc[7]
+    frame = datagen.make_orders(NEXT_DAY, rows=5)
     frame.loc[2] = original.copy()
-    frame.loc[2, "status"] = "returned"
-    ingest.land_batch(other, frame=frame)
-    result = ingest.load_batch(other)
+    for column, value in change(original).items():
+        frame.loc[2, column] = value
+    ingest.land_batch(NEXT_DAY, frame=frame)
+    return original, ingest.load_batch(NEXT_DAY)
+
+
+def test_an_update_of_an_order_another_date_loaded_is_kept_as_a_new_delivery():
+    original, result = redeliver_an_order(lambda order: {"status": "returned"})
     assert (result.rows_loaded, result.rows_quarantined) == (5, 0), str(result)
     deliveries = get_warehouse().query(
         f"select batch_date, status from {RAW_ORDERS} where order_id = ? order by batch_date",
@@ -159,17 +170,11 @@ def test_an_update_of_an_order_another_date_loaded_is_kept_as_a_new_delivery():
 
 
 def test_an_update_that_changes_the_customer_is_quarantined():
-    other = DAY + dt.timedelta(days=1)
-    ingest.land_batch(DAY, rows=20)
-    ingest.load_batch(DAY)
-    frame = datagen.make_orders(other, rows=5)
-    original = datagen.make_orders(DAY, rows=20).loc[7]
-    frame.loc[2] = original.copy()
-    frame.loc[2, "customer_id"] = str(int(original["customer_id"]) % 100 + 1)
-    ingest.land_batch(other, frame=frame)
-    result = ingest.load_batch(other)
+    original, result = redeliver_an_order(
+        lambda order: {"customer_id": str(int(order["customer_id"]) % 100 + 1)}
+    )
     assert (result.rows_loaded, result.rows_quarantined) == (4, 1), str(result)
-    quarantined = ingest.quarantined_rows(other)
+    quarantined = ingest.quarantined_rows(NEXT_DAY)
     assert quarantined[["order_id", "reason"]].values.tolist() == [
         [original["order_id"], loader.CHANGED]
     ], quarantined.to_dict("records")
@@ -180,10 +185,10 @@ def test_an_update_that_changes_the_customer_is_quarantined():
 
 
 def test_two_dates_load_side_by_side():
-    for n, day in enumerate([DAY, DAY + dt.timedelta(days=1)]):
+    for n, day in enumerate([DAY, NEXT_DAY]):
         ingest.land_batch(day, rows=30 + n)
         ingest.load_batch(day)
-    assert ingest.loaded_dates() == [DAY, DAY + dt.timedelta(days=1)]
+    assert ingest.loaded_dates() == [DAY, NEXT_DAY]
     assert count(f"select count(*) from {RAW_ORDERS}") == 61
 
 

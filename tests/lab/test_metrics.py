@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import re
 import time
 import urllib.request
 import warnings
@@ -14,11 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab import metrics
-from lab.config import STEP_RUNS
+from lab.config import STEP_RUNS, get_settings
 from lab.errors import LabError
 from lab.warehouse import get_warehouse
+from tests.helpers import PUSHGATEWAY, pushgateway_server
 
-PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -153,16 +154,6 @@ def stack_warehouse(postgres_dsn, monkeypatch):
     return postgres_dsn
 
 
-def test_local_profile_never_pushes_even_with_a_pushgateway_url(monkeypatch, free_port):
-    import warnings
-
-    monkeypatch.setenv("PUSHGATEWAY_URL", f"http://127.0.0.1:{free_port}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a push attempt to the closed port would warn
-        step = metrics.start("ingestion", "run_1").finish(landed=1, loaded=1, quarantined=0)
-    assert step.outcome == "success"
-
-
 def test_push_to_an_unreachable_pushgateway_warns_but_does_not_raise(
     stack_warehouse, monkeypatch, free_port
 ):
@@ -173,9 +164,30 @@ def test_push_to_an_unreachable_pushgateway_warns_but_does_not_raise(
     assert f"The run is still recorded in {STEP_RUNS}" in str(record[0].message)
 
 
-def test_local_profile_never_pushes_even_with_a_pushgateway_url_in_env(monkeypatch, free_port):
+@pytest.mark.parametrize("source", ["environment", ".env"])
+def test_local_profile_never_pushes_even_with_a_pushgateway_url(
+    source, monkeypatch, free_port, tmp_path
+):
     """A host `.env` copied from .env.example names the stack's Pushgateway; local ignores it."""
-    monkeypatch.setenv("PUSHGATEWAY_URL", f"http://127.0.0.1:{free_port}")
+    gateway = f"http://127.0.0.1:{free_port}"  # closed: a push attempt would warn
+    if source == "environment":
+        monkeypatch.setenv("PUSHGATEWAY_URL", gateway)
+    else:
+        root = tmp_path / "project"
+        root.mkdir()
+        example = (ROOT / ".env.example").read_text()
+        assert "\nLAB_PROFILE=local\n" in example, "expected .env.example on the local profile"
+        (root / ".env").write_text(
+            re.sub(r"^PUSHGATEWAY_URL=.*$", f"PUSHGATEWAY_URL={gateway}", example, flags=re.M)
+        )
+        monkeypatch.setenv("LAB_ROOT", str(root))
+        for name in ("LAB_PROFILE", "PUSHGATEWAY_URL"):  # .env decides, as on a learner's host
+            monkeypatch.delenv(name)
+    settings = get_settings()
+    assert (settings.profile, settings.pushgateway_url) == ("local", gateway), (
+        f"expected the local profile with PUSHGATEWAY_URL={gateway} from the {source}, got "
+        f"{(settings.profile, settings.pushgateway_url)}"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         step = metrics.start("ingestion", "run_1").finish(landed=1, loaded=1, quarantined=0)
@@ -184,36 +196,11 @@ def test_local_profile_never_pushes_even_with_a_pushgateway_url_in_env(monkeypat
 
 
 @pytest.fixture
-def pushgateway(require_server, free_port, tmp_path):
+def pushgateway(require_server, tmp_path):
     """A real Prometheus Pushgateway on a free local port; yields its URL."""
     require_server("Pushgateway", PUSHGATEWAY.exists(), f"{PUSHGATEWAY} is not installed")
-    url = f"http://127.0.0.1:{free_port}"
-    process = subprocess.Popen(
-        [
-            str(PUSHGATEWAY),
-            f"--web.listen-address=127.0.0.1:{free_port}",
-            f"--persistence.file={tmp_path / 'pushgateway.data'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the Pushgateway did not start: {process.stderr.read()!r}")
-                time.sleep(0.1)
+    with pushgateway_server(tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_push_to_a_real_pushgateway_shows_the_metrics(pushgateway, stack_warehouse, monkeypatch):

@@ -6,11 +6,7 @@ The same functions answered by a real Prometheus are tested in tests/stack/test_
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
@@ -18,6 +14,7 @@ import pytest
 from lab import monitoring
 from lab.config import get_settings
 from lab.errors import ConfigError, LabError
+from tests.helpers import JsonServer, json_server
 
 T0 = 1_793_491_200  # 2026-11-01T00:00:00Z
 
@@ -58,47 +55,13 @@ STREAMS = {
 }
 
 
-class Canned(BaseHTTPRequestHandler):
-    """Answers every GET from `answers` by path; remembers each request's path and parameters."""
-
-    answers: dict[str, tuple[int, dict]] = {}
-    seen: list[tuple[str, dict[str, str]]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        url = urllib.parse.urlsplit(self.path)
-        self.seen.append((url.path, dict(urllib.parse.parse_qsl(url.query))))
-        status, body = self.answers.get(url.path, (404, {"status": "error", "error": "no such"}))
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def canned(monkeypatch) -> Iterator[type[Canned]]:
+def canned(monkeypatch) -> Iterator[JsonServer]:
     """A local server for both PROMETHEUS_URL and LOKI_URL; set `canned.answers[path]`."""
-
-    class Handler(Canned):
-        answers = {}
-        seen = []
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("PROMETHEUS_URL", url)
-    monkeypatch.setenv("LOKI_URL", url + "/")
-    Handler.url = url
-    try:
-        yield Handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server() as server:
+        monkeypatch.setenv("PROMETHEUS_URL", server.url)
+        monkeypatch.setenv("LOKI_URL", server.url + "/")
+        yield server
 
 
 def ok(data: dict) -> tuple[int, dict]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.config import PIPELINE_NOTEBOOKS
 from lab.notebooks import fresh_sandbox, lesson_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,14 +21,8 @@ pytestmark = pytest.mark.slow
 
 def test_lessons_are_numbered_and_start_with_a_title_and_goals():
     names = [p.name for p in lesson_notebooks()]
-    assert names[:6] == [
-        "00_welcome.ipynb",
-        "01_ingestion.ipynb",
-        "02_dbt.ipynb",
-        "03_great_expectations.ipynb",
-        "04_monitoring.ipynb",
-        "05_orchestration.ipynb",
-    ], names
+    pipeline = [name for _, name in PIPELINE_NOTEBOOKS]
+    assert names[:6] == ["00_welcome.ipynb", *pipeline, "05_orchestration.ipynb"], names
     for path in lesson_notebooks():
         cells = json.loads(path.read_text())["cells"]
         assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith(
@@ -42,8 +37,8 @@ def test_lessons_are_numbered_and_start_with_a_title_and_goals():
 
 
 def test_pipeline_lessons_have_a_parameters_cell():
-    for name in ("01_ingestion", "02_dbt", "03_great_expectations", "04_monitoring"):
-        cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+    for _, name in PIPELINE_NOTEBOOKS:
+        cells = json.loads((ROOT / "notebooks" / name).read_text())["cells"]
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, (
             f"{name}: expected one cell tagged 'parameters', found {len(tagged)}"

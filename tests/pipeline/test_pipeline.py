@@ -5,6 +5,7 @@ import json
 import pytest
 
 from lab import cli, metrics, sandbox
+from lab.config import PIPELINE_NOTEBOOKS, get_settings
 from lab.errors import ContractError
 from lab.pipeline import run_pipeline, safe_run_id
 
@@ -27,17 +28,12 @@ def test_pipeline_runs_every_step_and_saves_each_executed_notebook(prepared, cap
     code = cli.main(["pipeline", "--date", "2026-11-02", "--rows", "200", "--run-id", "e2e:1+0"])
     out = capsys.readouterr().out
     assert code == 0, out
-    run_dir = next(p for p in __import__("lab.config").config.get_settings().runs_dir.iterdir())
+    run_dir = next(p for p in get_settings().runs_dir.iterdir())
     assert run_dir.name == "e2e_1_0", f"run folder must be a safe name, got {run_dir.name}"
     saved = sorted(p.name for p in run_dir.glob("*.ipynb"))
-    assert saved == [
-        "01_ingestion.ipynb",
-        "02_dbt.ipynb",
-        "03_great_expectations.ipynb",
-        "04_monitoring.ipynb",
-    ], saved
+    assert saved == sorted(name for _, name in PIPELINE_NOTEBOOKS), saved
     steps = metrics.step_runs("e2e_1_0")
-    assert list(steps["step"]) == ["ingestion", "dbt", "quality", "monitoring"]
+    assert list(steps["step"]) == [step for step, _ in PIPELINE_NOTEBOOKS], steps["step"]
     assert set(steps["outcome"]) == {"success"}, steps[["step", "outcome", "detail"]]
     ingestion = json.loads(steps.set_index("step").loc["ingestion", "counts"])
     assert ingestion == {"landed": 200, "loaded": 200, "quarantined": 0}

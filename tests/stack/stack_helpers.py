@@ -10,9 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import free_port, serving
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -69,48 +68,15 @@ def debian_postgresql_binary(name: str) -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Poll `url` until it answers 200; fail with the process output if it dies or times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{output}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def serving(args: list[str], port: int, ready_path: str = "/-/ready") -> Iterator[str]:
-    """Run a server bound to 127.0.0.1:`port` until the block ends; yield its base URL."""
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{base_url}{ready_path}", process)
-        yield base_url
-    finally:
-        stop(process)
+def dashboard_queries(datasource_type: str) -> list[tuple[str, str]]:
+    """("<dashboard>: <panel title>", expression) of every dashboard query to that data source."""
+    found = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                if target.get("datasource", {}).get("type") == datasource_type:
+                    found.append((f"{path.stem}: {panel['title']}", target["expr"]))
+    return found
 
 
 @contextlib.contextmanager

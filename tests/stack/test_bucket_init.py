@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import COMPOSE_FILE, free_port, stop, wait_for_http
+from stack_helpers import COMPOSE_FILE
+
+from tests.helpers import free_port, stop, wait_for_http
 
 SERVICES = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
-from stack_helpers import COMPOSE_FILE, DASHBOARDS_DIR, DOCKER_DIR
+from stack_helpers import COMPOSE_FILE, DOCKER_DIR, dashboard_queries
 
 COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES = COMPOSE["services"]
@@ -42,16 +41,6 @@ def alloy_blocks() -> dict[str, str]:
 
 def alloy_labels() -> set[str]:
     return set(re.findall(r'target_label\s*=\s*"(\w+)"', alloy_code()))
-
-
-def loki_queries() -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel.get("targets", []):
-                if target.get("datasource", {}).get("type") == "loki":
-                    found.append((f"{path.stem}: {panel['title']}", target["expr"]))
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +91,7 @@ def test_alloy_collects_only_this_compose_project():
     assert expected in alloy_code(), f"config.alloy: expected a filter on {expected}"
 
 
-@pytest.mark.parametrize(("where", "expr"), loki_queries(), ids=lambda v: str(v)[:50])
+@pytest.mark.parametrize(("where", "expr"), dashboard_queries("loki"), ids=lambda v: str(v)[:50])
 def test_loki_queries_filter_on_labels_alloy_sets(where, expr):
     selectors = re.findall(r"\{([^}]*)\}", expr)
     assert selectors, f"{where}: expected a stream selector in {expr!r}"

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_helpers import COMPOSE_FILE, DOCKER_DIR, free_port, require_binary, stop
+from stack_helpers import COMPOSE_FILE, DOCKER_DIR, require_binary
+
+from tests.helpers import free_port, stop
 
 SCRIPT = DOCKER_DIR / "postgres" / "init" / "10-create-databases.sh"
 SERVICES = yaml.safe_load(COMPOSE_FILE.read_text())["services"]

@@ -12,29 +12,36 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from stack_helpers import (
     COMPOSE_FILE,
-    DASHBOARDS_DIR,
     PROMETHEUS_DIR,
+    dashboard_queries,
     require_binary,
     run_prometheus,
 )
+
+from lab import metrics
 
 HERE = Path(__file__).parent
 CONFIG = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
 RULES = yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())
 SERVICES = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 
-# The metrics the `lab` package pushes (job="lab_pipeline") and their labels.
-LAB_METRICS = {
-    "lab_step_duration_seconds": {"step"},
-    "lab_step_rows": {"step", "kind"},
-    "lab_step_success": {"step"},
-    "lab_step_last_run_timestamp_seconds": {"step"},
-    "lab_step_last_success_timestamp_seconds": {"step"},
-    "lab_quality_gate_success": {"suite"},
-    "lab_quality_expectations": {"suite", "outcome"},
-}
+
+def pushed_metrics() -> dict[str, set[str]]:
+    """The metrics `lab.metrics` pushes for a step (a successful quality step carries them all),
+    each with its labels, read from the Prometheus text it writes."""
+    step = metrics.StepRun(step="quality", run_id="r1", outcome="success", counts={"passed": 3})
+    step.suites["orders"] = (True, 3, 0)
+    return {
+        family.name: {label for sample in family.samples for label in sample.labels}
+        for family in text_string_to_metric_families(metrics.prometheus_text(step))
+    }
+
+
+LAB_METRICS = pushed_metrics()  # job=PUSH_JOB; name -> labels
+
 # Grafana's variables, replaced with concrete values before Prometheus sees an expression.
 GRAFANA_VARIABLES = {
     "$__rate_interval": "1m",
@@ -52,14 +59,8 @@ def rule_expressions() -> list[tuple[str, str]]:
     ]
 
 
-def dashboard_expressions() -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel.get("targets", []):
-                if target.get("datasource", {}).get("type") == "prometheus":
-                    found.append((f"{path.stem}: {panel['title']}", target["expr"]))
-    return found
+# Every PromQL expression: the alert rules' and the dashboards'.
+EXPRESSIONS = rule_expressions() + dashboard_queries("prometheus")
 
 
 def concrete(expr: str) -> str:
@@ -190,12 +191,10 @@ def test_alert_rules_cover_failed_steps_failed_quality_gates_and_stale_data():
     assert expected <= alerts, f"missing alerts: {sorted(expected - alerts)}"
 
 
-@pytest.mark.parametrize(
-    ("where", "expr"), rule_expressions() + dashboard_expressions(), ids=lambda v: str(v)[:60]
-)
+@pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=lambda v: str(v)[:60])
 def test_lab_metrics_in_expressions_are_ones_the_lab_package_pushes(where, expr):
     used = set(re.findall(r"\blab_[a-z_]+\b", expr))
-    unknown = used - set(LAB_METRICS) - {"lab_pipeline"}
+    unknown = used - set(LAB_METRICS) - {metrics.PUSH_JOB}
     assert not unknown, (
         f"{where}: {sorted(unknown)} are not metrics lab pushes: {sorted(LAB_METRICS)}"
     )
@@ -213,9 +212,7 @@ def test_lab_metrics_in_expressions_are_ones_the_lab_package_pushes(where, expr)
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("where", "expr"), rule_expressions() + dashboard_expressions(), ids=lambda v: str(v)[:60]
-)
+@pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=lambda v: str(v)[:60])
 def test_prometheus_accepts_the_promql_expression(prometheus_server, where, expr):
     status, body = prometheus_server.query(concrete(expr))
     assert (status, body.get("status")) == (200, "success"), (

@@ -5,42 +5,35 @@ What only a machine with Docker can prove: `make up && make smoke` (.github/work
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 import time
 import urllib.request
+from types import ModuleType
 
 import boto3
 import pytest
-from stack_helpers import REPO, free_port, require_binary, serving
+from stack_helpers import REPO, require_binary
 
 from lab.dotenv_file import write_dotenv
-from tests.conftest import scratch_database
+from tests.helpers import free_port, scratch_database, serving
 
 SMOKE = REPO / "docker" / "smoke.py"
-ENDPOINT_CHECKS = [
-    "postgres",
-    "rustfs",
-    "rustfs-console",
-    "airflow",
-    "jupyter",
-    "prometheus",
-    "pushgateway",
-    "grafana",
-    "loki",
-    "alloy",
-]
-END_TO_END_CHECKS = [
-    "airflow-login",
-    "example-dag",
-    "buckets",
-    "stg-customers",
-    "validation",
-    "prometheus-targets",
-    "grafana-dashboards",
-    "loki-lines",
-]
+
+
+def load_smoke() -> ModuleType:
+    """docker/smoke.py as a module (a script in a folder that is no package), for its checks."""
+    spec = importlib.util.spec_from_file_location("smoke", SMOKE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHECKS = load_smoke()
+ENDPOINT_CHECKS = list(CHECKS.ENDPOINT_CHECKS)
+END_TO_END_CHECKS = list(CHECKS.END_TO_END_CHECKS)
 
 
 def closed_urls() -> dict[str, str]:
@@ -103,7 +96,20 @@ def test_smoke_adds_flower_with_the_celery_profile(env_file):
     )
     urls = closed_urls() | {"flower": f"http://127.0.0.1:{free_port()}"}
     _, by_check, lines = smoke(env_file, urls)
-    assert "flower" in by_check and by_check["flower"].startswith("FAIL"), lines
+    expected = ENDPOINT_CHECKS + list(CHECKS.CELERY_CHECKS) + END_TO_END_CHECKS
+    assert list(by_check) == expected, lines
+    assert by_check["flower"].startswith("FAIL"), by_check["flower"]
+
+
+def test_every_check_the_script_defines_runs():
+    declared = [*ENDPOINT_CHECKS, *CHECKS.CELERY_CHECKS, *END_TO_END_CHECKS]
+    methods = {name for name in vars(CHECKS.Smoke) if name.startswith("check_")}
+    named = {"check_" + name.replace("-", "_") for name in declared}
+    assert len(declared) == len(set(declared)), f"a check is listed twice: {declared}"
+    assert named == methods, (
+        f"checks defined but never run: {sorted(methods - named)}; "
+        f"listed without a method: {sorted(named - methods)}"
+    )
 
 
 def test_a_missing_env_file_says_run_make_up_first(tmp_path):

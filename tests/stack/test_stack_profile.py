@@ -14,28 +14,32 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from stack_helpers import REPO, free_port, run_prometheus, serving
+from stack_helpers import REPO, run_prometheus
 
 from lab import monitoring
-from tests.conftest import scratch_database
+from lab.config import PIPELINE_NOTEBOOKS
+from tests.helpers import (
+    PUSHGATEWAY,
+    JsonServer,
+    json_server,
+    pushgateway_server,
+    scratch_database,
+)
 
-PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
 RUN_DATE = "2026-11-01"
 HISTORY_DATE = "2026-10-31"  # prepare(history_days=1) loads the day before RUN_DATE
 HISTORY_ROWS = 500  # lab.datagen.DEFAULT_ROWS, what the history step loads
 ROWS = 200
 RUN_ID = "stack_e2e"
-STEPS = {"ingestion", "dbt", "quality", "monitoring"}
+STEPS = {step for step, _ in PIPELINE_NOTEBOOKS}
 LOKI_LINE = "Task failed: quality gate on 2026-11-01"
 
 
@@ -46,16 +50,7 @@ LOKI_LINE = "Task failed: quality gate on 2026-11-01"
 def pushgateway(require_server, tmp_path_factory) -> Iterator[str]:
     """Debian's Pushgateway on a free 127.0.0.1 port."""
     require_server("Pushgateway", PUSHGATEWAY.exists(), f"{PUSHGATEWAY} is not installed")
-    port = free_port()
-    # Debian's default persistence file is shared by every Pushgateway on the machine: an
-    # earlier run's groups would come back. Each test server gets its own.
-    data = tmp_path_factory.mktemp("pushgateway") / "pushgateway.data"
-    args = [
-        str(PUSHGATEWAY),
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--persistence.file={data}",
-    ]
-    with serving(args, port) as url:
+    with pushgateway_server(tmp_path_factory.mktemp("pushgateway")) as url:
         yield url
 
 
@@ -72,58 +67,32 @@ def prometheus(pushgateway, tmp_path_factory) -> Iterator[str]:
         yield base_url
 
 
-@dataclass
-class CannedLoki:
-    url: str
-    queries: list[dict[str, str]] = field(default_factory=list)
+def loki_answer(path: str, params: dict[str, str]) -> tuple[int, dict]:
+    """Loki's query_range API with canned answers: one count series, or one log line."""
+    now = time.time()
+    if "count_over_time" in params.get("query", ""):
+        data = {
+            "resultType": "matrix",
+            "result": [{"metric": {"service_name": "jupyter"}, "values": [[now - 300, "4"]]}],
+        }
+    else:
+        data = {
+            "resultType": "streams",
+            "result": [
+                {
+                    "stream": {"service_name": "airflow-scheduler"},
+                    "values": [[str(int(now * 1e9)), LOKI_LINE]],
+                }
+            ],
+        }
+    return 200, {"status": "success", "data": data}
 
 
 @pytest.fixture(scope="module")
-def loki() -> Iterator[CannedLoki]:
-    """Loki's query_range API with canned answers: one log line, or one count series."""
-    canned = CannedLoki(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            url = urllib.parse.urlsplit(self.path)
-            params = dict(urllib.parse.parse_qsl(url.query))
-            canned.queries.append({"path": url.path, **params})
-            now = time.time()
-            if "count_over_time" in params.get("query", ""):
-                data = {
-                    "resultType": "matrix",
-                    "result": [
-                        {"metric": {"service_name": "jupyter"}, "values": [[now - 300, "4"]]}
-                    ],
-                }
-            else:
-                data = {
-                    "resultType": "streams",
-                    "result": [
-                        {
-                            "stream": {"service_name": "airflow-scheduler"},
-                            "values": [[str(int(now * 1e9)), LOKI_LINE]],
-                        }
-                    ],
-                }
-            body = json.dumps({"status": "success", "data": data}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    canned.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield canned
-    finally:
-        server.shutdown()
-        server.server_close()
+def loki() -> Iterator[JsonServer]:
+    """A local server with Loki's API (canned answers); `loki.seen` holds its queries."""
+    with json_server(loki_answer) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +307,7 @@ def test_notebook_04_asked_prometheus_and_loki_on_the_stack(on_stack, loki):
     executed = on_stack.run.folder / "04_monitoring.ipynb"
     text = executed.read_text()
     assert "This section needs the stack profile" not in text, "expected the stack branch to run"
-    queries = [q["query"] for q in loki.queries if q["path"] == "/loki/api/v1/query_range"]
+    queries = [q["query"] for path, q in loki.seen if path == "/loki/api/v1/query_range"]
     assert monitoring.PIPELINE_LOGS in queries, queries
     assert monitoring.LOG_LINES_PER_SERVICE in queries, queries
 

@@ -1,0 +1,222 @@
+"""Plain helpers the tests share (fixtures live in conftest.py).
+
+- `free_port()`: a TCP port on 127.0.0.1 that nothing listens on.
+- `scratch_database(server, prefix)`: a PostgreSQL database for a block, dropped afterwards.
+- `json_server(answer)`: a local HTTP server answering every GET with JSON.
+- `serving(args, port)`: a server process until the block ends; `pushgateway_server(folder)`.
+- `jupyterlab_server(site, port, log_dir)`: JupyterLab on a fresh sandbox, as `make lab` starts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")  # Debian's prometheus-pushgateway
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+JUPYTER_TOKEN = "test-token"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for servers, or to be unreachable)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scratch_database(server: dict, prefix: str) -> Iterator[str]:
+    """Create `<prefix>_<random>` on the server, yield its URL, drop it (WITH (FORCE)) after."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    try:
+        yield f"postgresql://{server['user']}@{server['host']}:{server['port']}/{name}"
+    finally:
+        with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
+            con.execute(f'drop database if exists "{name}" with (force)')
+
+
+Answer = Callable[[str, dict[str, str]], tuple[int, object]]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers 200; fail with the process output if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{output}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(args: list[str], port: int, ready_path: str = "/-/ready") -> Iterator[str]:
+    """Run a server bound to 127.0.0.1:`port` until the block ends; yield its base URL."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base_url}{ready_path}", process)
+        yield base_url
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def pushgateway_server(folder: Path) -> Iterator[str]:
+    """Debian's Pushgateway on a free 127.0.0.1 port, persisting into `folder`; yields its URL.
+
+    Debian's default persistence file is shared by every Pushgateway on the machine: an
+    earlier run's groups would come back. Each test server gets its own.
+    """
+    port = free_port()
+    args = [
+        str(PUSHGATEWAY),
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--persistence.file={folder / 'pushgateway.data'}",
+    ]
+    with serving(args, port) as url:
+        yield url
+
+
+@dataclass
+class JsonServer:
+    """A running `json_server`: its base URL, the answers by path (when it has no `answer`
+    function) and every request's path and query parameters, in order."""
+
+    url: str = ""
+    answers: dict[str, tuple[int, object]] = field(default_factory=dict)
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def answer(self, path: str, params: dict[str, str]) -> tuple[int, object]:
+        return self.answers.get(path, (404, {"status": "error", "error": "no such path"}))
+
+
+@contextlib.contextmanager
+def json_server(answer: Answer | None = None) -> Iterator[JsonServer]:
+    """Serve every GET on 127.0.0.1 as JSON: `answer(path, params) -> (status, body)`, or else
+    what the yielded server's `answers[path]` holds (404 for a path it does not hold)."""
+    served = JsonServer()
+    answer = answer or served.answer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            url = urllib.parse.urlsplit(self.path)
+            params = dict(urllib.parse.parse_qsl(url.query))
+            served.seen.append((url.path, params))
+            status, body = answer(url.path, params)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    served.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
+    """JupyterLab serving `site` on 127.0.0.1:`port` with a fresh sandbox, as `make lab` starts
+    it (token JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
+    from lab.cli import jupyter_command, jupyter_settings
+    from lab.notebooks import fresh_sandbox
+
+    log_path = log_dir / "jupyter.log"
+    with fresh_sandbox() as env, open(log_path, "w") as log:
+        args = jupyter_command(
+            port, ["--no-browser", f"--ServerApp.token={JUPYTER_TOKEN}"], root_dir=site
+        )
+        server = subprocess.Popen(
+            args,
+            env={**os.environ, **env, **jupyter_settings(), "JUPYTER_RUNTIME_DIR": str(log_dir)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    status = f"{base}/api/status?token={JUPYTER_TOKEN}"
+                    with urllib.request.urlopen(status, timeout=2):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail("JupyterLab did not answer:\n" + log_path.read_text()[-3000:])
+                    time.sleep(0.5)
+            yield base
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=20)
+
+
+def run_all_cells(page, url: str, title: str) -> None:
+    """Open `url` in a JupyterLab page, wait for the heading `title` and an idle kernel, then
+    choose Run > Run All Cells (a Playwright page, as the `chromium` fixture gives)."""
+    page.goto(url)
+    page.locator(".jp-RenderedMarkdown h1", has_text=title).first.wait_for(timeout=60_000)
+    page.locator("#jp-main-statusbar", has_text="Idle").wait_for(timeout=60_000)
+    page.locator(".jp-RenderedMarkdown h1").first.click()
+    page.get_by_role("menuitem", name="Run").first.click()
+    page.get_by_role("menuitem", name="Run All Cells").first.click()
