@@ -220,3 +220,34 @@ def run_all_cells(page, url: str, title: str) -> None:
     page.locator(".jp-RenderedMarkdown h1").first.click()
     page.get_by_role("menuitem", name="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells").first.click()
+
+
+def run_nbval(
+    notebooks: Path, env: dict[str, str], sanitize: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """nbval over a lesson notebook or the lessons' folder, in a subprocess with `env` added."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sanitize = sanitize or root / "tests" / "notebooks" / "sanitize.cfg"
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--nbval-sanitize-with",
+            str(sanitize),
+            "--rootdir",
+            str(root / "notebooks"),
+            str(notebooks),
+        ],
+        cwd=root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

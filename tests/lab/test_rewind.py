@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +21,7 @@ import pytest
 from lab import cli
 from lab.config import environ, get_settings
 from tests.exercises.conftest import layout
+from tests.helpers import run_nbval as nbval
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,27 +143,8 @@ def run_nbval(notebook: str, base: Path) -> subprocess.CompletedProcess:
         (ROOT / "tests/notebooks/sanitize.cfg").read_text()
         + f"\n[this_sandbox]\nregex: {re.escape(str(base))}\nreplace: <SANDBOX>\n"
     )
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--nbval",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--nbval-sanitize-with",
-            str(sanitize),
-            "--rootdir",
-            str(ROOT / "notebooks"),
-            str(ROOT / "notebooks" / f"{notebook}.ipynb"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **layout(base)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    notebook_path = ROOT / "notebooks" / f"{notebook}.ipynb"
+    return nbval(notebook_path, layout(base), sanitize, timeout=600)
 
 
 @pytest.mark.parametrize("lesson", ["02", "04"])

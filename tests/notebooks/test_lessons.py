@@ -14,6 +14,7 @@ import pytest
 
 from lab.config import PIPELINE_NOTEBOOKS
 from lab.notebooks import fresh_sandbox, lesson_notebooks
+from tests.helpers import run_nbval
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -59,27 +60,7 @@ def test_saved_lessons_have_outputs_and_no_errors():
 
 def test_lessons_reproduce_their_saved_outputs_under_nbval():
     with fresh_sandbox() as env:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "--nbval",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "--nbval-sanitize-with",
-                str(ROOT / "tests" / "notebooks" / "sanitize.cfg"),
-                "--rootdir",
-                str(ROOT / "notebooks"),
-                str(ROOT / "notebooks"),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        result = run_nbval(ROOT / "notebooks", env)
     assert result.returncode == 0, (
         "nbval found differences or errors; if the change is intended, run `make notebooks`.\n"
         + result.stdout[-6000:]
