@@ -40,10 +40,10 @@ def _cmd_reset(args) -> int:
 
     settings = get_settings()
     if args.lesson:
-        from lab import rewind
+        from lab import rewind_plan
 
         first = exercises.lesson_key(args.lesson)
-        plan = rewind.plan(first, settings)
+        plan = rewind_plan.plan(first, settings)
         print(f"Back to the start of lesson {first}. This removes:")
         for line in plan.removes or [f"nothing: lesson {first} and later left nothing here"]:
             print(f"  - {line}")
