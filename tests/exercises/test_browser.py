@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import jupyter_command, jupyter_settings
+from lab.cli_tools import jupyter_command, jupyter_settings
 from lab.exercises import get
 from lab.notebooks import fresh_sandbox
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli import jupyter_command, jupyter_settings
+from lab.cli_tools import jupyter_command, jupyter_settings
 from lab.notebooks import fresh_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
