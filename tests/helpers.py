@@ -173,7 +173,7 @@ def json_server(answer: Answer | None = None) -> Iterator[JsonServer]:
 def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
     """JupyterLab serving `site` on 127.0.0.1:`port` with a fresh sandbox, as `make lab` starts
     it (token JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
-    from lab.cli import jupyter_command, jupyter_settings
+    from lab.cli_tools import jupyter_command, jupyter_settings
     from lab.notebooks import fresh_sandbox
 
     log_path = log_dir / "jupyter.log"

@@ -154,23 +154,24 @@ def _clean_frame() -> pd.DataFrame:
 
 
 def _same(a, b) -> bool:
-    from lab.quality import _signature
+    from lab.suites import _signature
 
     return _signature([a]) == _signature([b])
 
 
 def _problem(expectation) -> str | None:
     """What keeps an expectation from being a good addition to the orders suite, or None."""
-    from lab import quality
+    from lab import learner_suite
+    from lab.suites import declared_expectations
 
     name = type(expectation).__name__
-    if any(_same(expectation, e) for e in quality.declared_expectations("orders")):
+    if any(_same(expectation, e) for e in declared_expectations("orders")):
         return (
             f"the orders suite already has exactly this expectation ({name}); write one of your own"
         )
-    missing = quality.missing_columns(expectation, "orders")
+    missing = learner_suite.missing_columns(expectation, "orders")
     if missing:
-        columns = ", ".join(quality.table_columns("orders"))
+        columns = ", ".join(learner_suite.table_columns("orders"))
         return f"{name} names the column {missing[0]!r}, which {RAW_ORDERS} does not have (its columns: {columns})"
     warehouse = get_warehouse()
     day = day_of(LESSON)
@@ -189,7 +190,7 @@ def _problem(expectation) -> str | None:
 
 def _in_latest_gate(expectation) -> dict | None:
     """The expectation's result in the gate's latest stored run on the exercise day, or None."""
-    from lab.quality import _kwargs
+    from lab.learner_suite import _kwargs
 
     wanted = (normal_name(type(expectation).__name__), _kwargs(expectation))
     for r in _latest_results() or []:
@@ -201,9 +202,9 @@ def _in_latest_gate(expectation) -> dict | None:
 
 
 def check_new_expectation(answers) -> Verdict:
-    from lab import quality
+    from lab import learner_suite
 
-    added = quality.learner_expectations("orders")
+    added = learner_suite.learner_expectations("orders")
     answer = answers.get("my_expectation")
     if answer is None and added:
         expectation = added[-1]
@@ -225,7 +226,7 @@ def check_new_expectation(answers) -> Verdict:
         if trouble and "also fails on a clean batch" in trouble:
             return Verdict(
                 False,
-                f"your other expectation {quality.describe(other)} in the orders suite also fails on a clean batch, "
+                f"your other expectation {learner_suite.describe(other)} in the orders suite also fails on a clean batch, "
                 "so every clean day's gate would fail: quality.remove_expectations() and add only the one that is right",
             )
     result = _in_latest_gate(expectation)
@@ -248,7 +249,7 @@ def check_new_expectation(answers) -> Verdict:
 
 
 def start(settings: Settings) -> list[str]:
-    from lab.quality import remove_expectations
+    from lab.learner_suite import remove_expectations
 
     said: list[str] = []
     delete_day(day_of(LESSON), settings, said)

@@ -87,7 +87,7 @@ def test_reset_lesson_says_what_it_removes_and_a_no_removes_nothing(
 def _day(day: str) -> dict[str, object]:
     """A day's rows in the day tables (every column, clock times too) and its landed file."""
     from lab.lake import get_lake
-    from lab.rewind import DAY_TABLES
+    from lab.rewind_plan import DAY_TABLES
     from lab.warehouse import get_warehouse
 
     warehouse = get_warehouse()
@@ -111,7 +111,7 @@ def test_reset_lesson_keeps_earlier_exercises_work_and_replays_earlier_lessons(
     from lab import quality, steps, transform
     from lab.exercises import ex02_dbt, ex04_monitoring
     from lab.exercises.core import load_progress
-    from lab.rewind import LESSON_DATE
+    from lab.rewind_plan import LESSON_DATE
     from lab.warehouse import get_warehouse
 
     settings = get_settings()
@@ -184,7 +184,7 @@ def test_a_reset_that_stops_half_way_finishes_when_run_again(exercise_sandbox, c
 
     from lab import quality, steps
     from lab.errors import TransformError
-    from lab.rewind import LESSON_DATE
+    from lab.rewind_plan import LESSON_DATE
     from lab.warehouse import get_warehouse
 
     settings = get_settings()

@@ -107,7 +107,7 @@ def test_the_prometheus_text_is_written_to_lab_home_metrics(lab_env):
 
 
 def test_gate_results_become_quality_metrics():
-    from lab.quality import GateResult, SuiteResult
+    from lab.gate_report import GateResult, SuiteResult
 
     step = metrics.start("quality", "run_1")
     step.add_gate(

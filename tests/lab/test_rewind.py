@@ -176,7 +176,7 @@ def test_reset_to_a_lesson_on_the_stack_profile(postgres_dsn, stack_lake, monkey
     """PostgreSQL and S3: the same rebuild, with exercise 01's day kept and a "Try it" day gone."""
     from lab import ingest, sandbox, steps
     from lab.lake import get_lake
-    from lab.rewind import DAY_TABLES, LESSON_DATE
+    from lab.rewind_plan import DAY_TABLES, LESSON_DATE
     from lab.warehouse import get_warehouse
 
     monkeypatch.setenv("WAREHOUSE_URL", postgres_dsn)

@@ -50,9 +50,7 @@ def test_an_older_sandbox_loses_the_per_row_lineage_columns_and_keeps_its_rows(w
         "(1, 10, '2026-11-01', 'placed', 1.50, '2026-11-01', 'a.csv', '2026-11-01 06:00:00')"
     )
     # an older stg_orders read loaded_at: PostgreSQL would refuse to drop a column a view uses
-    warehouse.execute(
-        f"create view old_stg as select order_id, loaded_at from {RAW_ORDERS}"
-    )
+    warehouse.execute(f"create view old_stg as select order_id, loaded_at from {RAW_ORDERS}")
     schema.ensure_tables(warehouse)
     assert columns(warehouse, RAW_ORDERS) == [*CSV_COLUMNS, "batch_date"]
     rows = warehouse.query(f"select order_id, amount from {RAW_ORDERS}")

@@ -1,0 +1,107 @@
+"""`lab datagen`, `lab ingest` and `lab pipeline`: data into the sandbox, and the pipeline run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def _cmd_datagen(args) -> int:
+    from lab import datagen, ingest
+
+    knobs = {"rows": args.rows, "dirty": args.dirty, "updates": args.updates, "seed": args.seed}
+    if args.out:
+        rows = datagen.write_orders(args.out, args.date, **knobs)
+        print(f"Wrote {rows} rows to {args.out}")
+        return 0
+    path = ingest.land_batch(args.date, **knobs)
+    print(f"Landed {args.rows} rows for {args.date} at {path}")
+    return 0
+
+
+def _cmd_ingest(args) -> int:
+    from lab import ingest_files as ingest
+
+    results = ingest.ingest_path(
+        args.path, args.date, allow_empty=args.allow_empty, progress=sys.stderr.isatty()
+    )
+    if not results:
+        print(f"error: {args.path} holds no files to ingest.", file=sys.stderr)
+        return 1
+    for result in results:
+        if args.json:
+            print(json.dumps(result.as_dict()))
+        else:
+            mark = "REFUSED" if result.status == "refused" else result.status
+            print(f"{mark:<9} {result.file}: {result.message or result}")
+    return 1 if any(r.status == "refused" for r in results) else 0
+
+
+def _cmd_pipeline(args) -> int:
+    from lab import pipeline, sandbox
+    from lab.config import PIPELINE_NOTEBOOKS, get_settings
+
+    settings = get_settings()
+    if not sandbox.is_prepared(settings):
+        sandbox.prepare()
+    total = len([s for s, _ in PIPELINE_NOTEBOOKS if not args.step or s in args.step])
+    print(
+        f"Pipeline for {args.date} ({settings.profile} profile, {args.rows} rows, dirty={args.dirty})"
+    )
+    counter = iter(range(1, total + 1))
+    t0 = time.perf_counter()
+
+    def progress(nb) -> None:
+        mark = "ok" if nb.success else "FAILED"
+        print(
+            f"  [{next(counter)}/{total}] {nb.notebook:<28} {nb.seconds:5.1f} s  {mark}", flush=True
+        )
+
+    run = pipeline.run_pipeline(
+        args.date,
+        rows=args.rows,
+        dirty=args.dirty,
+        run_id=args.run_id,
+        steps=args.step,
+        settings=settings,
+        on_step=progress,
+        source_file=args.file,
+    )
+    print()
+    print(summary_text(run, time.perf_counter() - t0))
+    if not run.success:
+        failed = next(n for n in run.notebooks if not n.success)
+        print(f"\nFAILED: {failed.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary_text(run, seconds: float) -> str:
+    """The end-of-run summary: what each step did, and where the executed notebooks are."""
+    from lab import metrics
+
+    steps = metrics.step_runs(run.run_id)
+    counts = {row.step: json.loads(row.counts or "{}") for row in steps.itertuples()}
+    lines = [f"Run {run.run_id}: {'succeeded' if run.success else 'FAILED'} in {seconds:.1f} s"]
+    if "ingestion" in counts:
+        c = counts["ingestion"]
+        lines.append(
+            f"  ingestion   {c.get('landed', 0)} rows landed, {c.get('loaded', 0)} loaded, "
+            f"{c.get('quarantined', 0)} quarantined"
+        )
+    if "dbt" in counts:
+        c = counts["dbt"]
+        lines.append(
+            f"  dbt         {c.get('models', 0)} models built, {c.get('tests_passed', 0)} of "
+            f"{c.get('tests', 0)} tests passed"
+        )
+    if "quality" in counts:
+        c = counts["quality"]
+        lines.append(
+            f"  quality     {c.get('passed', 0)} of {c.get('evaluated', 0)} expectations passed"
+        )
+    if "monitoring" in counts:
+        lines.append(f"  monitoring  {counts['monitoring'].get('runs', 0)} runs in the ops tables")
+    lines.append(f"  notebooks   {run.folder}")
+    return "\n".join(lines)
