@@ -60,6 +60,19 @@ def published_ports(compose_file: Path, profiles: set[str] = frozenset()) -> dic
     return ports
 
 
+def published_port(compose_file: Path, service: str, target: int) -> int | None:
+    """The host port a service publishes its container port `target` on (None: not published)."""
+    for entry in _services(compose_file, set()).get(service, {}).get("ports") or []:
+        if isinstance(entry, dict):
+            if int(entry.get("target", 0)) == target and entry.get("published"):
+                return int(entry["published"])
+            continue
+        parts = str(entry).split(":")
+        if len(parts) >= 2 and int(parts[-1].split("/")[0]) == target:
+            return int(parts[-2])
+    return None
+
+
 def mounted_folders(root: Path, compose_file: Path) -> list[Path]:
     """The repository folders the services bind-mount (`./notebooks:...`), that exist."""
     folders = set()

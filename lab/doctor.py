@@ -19,7 +19,13 @@ from pathlib import Path
 import pandas as pd
 from dotenv import dotenv_values
 
-from lab.compose_file import active_profiles, memory_limits_mib, mounted_folders, published_ports
+from lab.compose_file import (
+    active_profiles,
+    memory_limits_mib,
+    mounted_folders,
+    published_port,
+    published_ports,
+)
 from lab.dotenv_file import check_env, write_dotenv
 
 Check = tuple[bool, str]
@@ -220,16 +226,22 @@ def quick_checks(root: Path, env_file: Path) -> list[tuple[str, bool, str]]:
     ]
 
 
-def logins(env_file: Path) -> list[str]:
-    """Where to log in once the stack runs, with the logins from .env."""
+def logins(env_file: Path, compose_file: Path | None = None) -> list[str]:
+    """Where to log in once the stack runs: the host ports docker-compose.yml publishes (each
+    image's own port inside), with the logins from .env."""
     env = dotenv_values(env_file)
+    compose_file = compose_file or env_file.parent / "docker-compose.yml"
+
+    def url(service: str, target: int) -> str:
+        return f"http://127.0.0.1:{published_port(compose_file, service, target)}"
+
     return [
-        f"JupyterLab  http://127.0.0.1:8888/lab?token={env.get('JUPYTER_TOKEN')}",
-        f"Airflow     http://127.0.0.1:8080  {env.get('AIRFLOW_ADMIN_USER')} / "
+        f"JupyterLab  {url('jupyter', 8888)}/lab?token={env.get('JUPYTER_TOKEN')}",
+        f"Airflow     {url('airflow-apiserver', 8080)}  {env.get('AIRFLOW_ADMIN_USER')} / "
         f"{env.get('AIRFLOW_ADMIN_PASSWORD')}",
-        f"Grafana     http://127.0.0.1:3000  {env.get('GRAFANA_ADMIN_USER')} / "
+        f"Grafana     {url('grafana', 3000)}  {env.get('GRAFANA_ADMIN_USER')} / "
         f"{env.get('GRAFANA_ADMIN_PASSWORD')}",
-        f"RustFS      http://127.0.0.1:9001  {env.get('RUSTFS_ACCESS_KEY')} / "
+        f"RustFS      {url('rustfs', 9001)}  {env.get('RUSTFS_ACCESS_KEY')} / "
         f"{env.get('RUSTFS_SECRET_KEY')}",
     ]
 
@@ -246,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(detail)
         return 0
     if args.command == "logins":
-        print("\n".join(logins(env_file)))
+        print("\n".join(logins(env_file, args.root / "docker-compose.yml")))
         return 0
     failed = [(part, detail) for part, ok, detail in quick_checks(args.root, env_file) if not ok]
     for part, detail in failed:

@@ -119,6 +119,10 @@ def test_both_dags_succeed_when_triggered_from_the_ui(airflow, prepared_sandbox,
             page.locator("input[name=username]").fill(AIRFLOW_USER)
             page.locator("input[name=password]").fill(AIRFLOW_PASSWORD)
             page.get_by_role("button", name="Sign in").click()
+            # the login redirects back to the DAG's page: opening another page before that
+            # lands aborts the redirect (net::ERR_ABORTED)
+            page.wait_for_url(f"**/dags/{dag_ids[0]}**", timeout=60_000)
+            page.get_by_role("button", name="Trigger").first.wait_for(timeout=60_000)
             for dag_id in dag_ids:
                 page.goto(f"{airflow.url}/dags/{dag_id}")
                 page.get_by_role("button", name="Trigger").first.click()

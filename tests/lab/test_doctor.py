@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from dotenv import dotenv_values
 
 from lab import compose_file, doctor, dotenv_file
@@ -473,3 +474,15 @@ def test_lab_doctor_stack_runs_from_the_command_line(tmp_path):
     )
     assert result.returncode == 1, f"expected exit 1 with .env missing: {result}"
     assert MISSING_ENV in result.stdout, result.stdout
+
+
+def test_logins_show_the_ports_the_compose_file_publishes(tmp_path):
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    compose["services"]["jupyter"]["ports"] = ["127.0.0.1:18888:8888"]
+    compose["services"]["grafana"]["ports"] = [{"target": 3000, "published": 13000}]
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    (tmp_path / ".env").write_text("JUPYTER_TOKEN=t0k\nGRAFANA_ADMIN_USER=g\n")
+    lines = doctor.logins(tmp_path / ".env")
+    assert lines[0] == "JupyterLab  http://127.0.0.1:18888/lab?token=t0k", lines
+    assert lines[2].startswith("Grafana     http://127.0.0.1:13000  g / "), lines
+    assert "http://127.0.0.1:8080 " in lines[1] and "http://127.0.0.1:9001 " in lines[3], lines
