@@ -166,17 +166,24 @@ def suites_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def validate_frame(suite_name: str, frame: pd.DataFrame) -> GateResult:
-    """Validate any DataFrame against a suite as the gate runs it, in a throwaway context."""
+def frame_batch(frame: pd.DataFrame):
+    """A GX batch of any DataFrame, in a throwaway context (nothing is written to the project)."""
     _quiet()
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     asset = context.data_sources.add_pandas("scratch").add_dataframe_asset("frame")
-    batch = asset.add_batch_definition_whole_dataframe("whole_frame").get_batch(
+    return asset.add_batch_definition_whole_dataframe("whole_frame").get_batch(
         batch_parameters={"dataframe": frame}
     )
+
+
+def validate_frame(suite_name: str, frame: pd.DataFrame) -> GateResult:
+    """Validate any DataFrame against a suite as the gate runs it, in a throwaway context."""
+    import great_expectations as gx
+
+    batch = frame_batch(frame)
     suite = gx.ExpectationSuite(name=suite_name, expectations=_expectations(suite_name))
     outcome = batch.validate(suite, result_format="SUMMARY")
     rows = [_row(r) for r in outcome.results]

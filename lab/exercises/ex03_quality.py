@@ -132,17 +132,9 @@ def expectation_from(answer: Any):
 
 
 def _validate(expectation, frame: pd.DataFrame) -> bool:
-    import great_expectations as gx
-    from lab.quality import _quiet
+    from lab.quality import frame_batch
 
-    _quiet()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    asset = context.data_sources.add_pandas("scratch").add_dataframe_asset("frame")
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
-        batch_parameters={"dataframe": frame}
-    )
-    return bool(batch.validate(expectation).success)
+    return bool(frame_batch(frame).validate(expectation).success)
 
 
 def _clean_frame() -> pd.DataFrame:
