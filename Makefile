@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 VENV   := .venv
 BIN    := $(VENV)/bin
-UV     := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv from PATH, else the project's own copy (tools/bootstrap-uv.sh installs it, no system pip)
+UV_BOOTSTRAP := tools/bootstrap-uv.sh
 PORT   ?= 8888
 
 .PHONY: help env lab pipeline notebooks test lint setup reset doctor bench bench-ingest
@@ -18,9 +19,9 @@ env: $(VENV)/.synced ## create the Python environment from uv.lock
 
 # --quiet: uv still prints its errors; the package list and the bytecode step stay silent
 $(VENV)/.synced: pyproject.toml uv.lock
-	@$(UV) --version >/dev/null 2>&1 || { echo "Installing uv with pip ..."; python3 -m pip install --quiet uv; }
-	@echo "Creating the Python environment in $(VENV) (the first time takes a minute or two) ..."
-	@$(UV) sync --frozen --compile-bytecode --quiet
+	@uv="$$($(UV_BOOTSTRAP))" && \
+		echo "Creating the Python environment in $(VENV) (the first time takes a minute or two) ..." && \
+		"$$uv" sync --frozen --compile-bytecode --quiet
 	@touch $@
 
 lab: env ## prepare the sandbox and start JupyterLab on 127.0.0.1:8888 (PORT=8890 for another port)
