@@ -1,7 +1,11 @@
 """The shape of the lesson notebooks: stack-only cells in one marked section, slow cells announced."""
 
+import importlib.util
 import json
+import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,3 +54,47 @@ def test_lesson_03_try_it_runs_on_a_day_of_its_own_and_says_how_to_restore():
     try_it = text.split("**Try it:**")[1].split("\n")[0]
     assert "--date " in try_it and lesson_day not in try_it.split("--dirty")[0], try_it
     assert "To restore" in try_it, f"expected 'To restore' in: {try_it}"
+
+
+def _lesson_paths() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_lesson_00_lists_every_other_lesson_in_its_table_and_counts_them_all():
+    sources = [_source(c) for c in _cells("00_welcome.ipynb") if c["cell_type"] == "markdown"]
+    table = next(s for s in sources if "| notebook |" in s)
+    listed = re.findall(r"^\| `(\d\d_\w+)` \|", table, flags=re.MULTILINE)
+    expected = [p.stem for p in _lesson_paths() if p.stem != "00_welcome"]
+    assert listed == expected, (
+        f"expected lesson 00's table to list {expected} in order, got {listed}. Fix: add a row "
+        "for each notebook in notebooks/."
+    )
+    words = {6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    count = words.get(len(_lesson_paths()), str(len(_lesson_paths())))
+    heading = next(s for s in sources if s.startswith("## One pipeline"))
+    assert f"{count} lessons" in heading.splitlines()[0], (
+        f"expected the heading to count {count} lessons (00 to {expected[-1][:2]}), got "
+        f"{heading.splitlines()[0]!r}"
+    )
+
+
+RECAP_CALL = re.compile(r"`(\w+)\.(\w+)\(")
+
+
+@pytest.mark.parametrize("path", _lesson_paths(), ids=lambda p: p.name)
+def test_every_call_a_recap_names_is_the_call_its_lesson_made(path):
+    cells = json.loads(path.read_text())["cells"]
+    code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+    recaps = [_source(c) for c in cells if c["cell_type"] == "markdown" and "Recap" in _source(c)]
+    wrong = []
+    for name, attribute in (m.groups() for text in recaps for m in RECAP_CALL.finditer(text)):
+        if importlib.util.find_spec(f"lab.{name}") is not None:
+            called = f"{name}.{attribute}(" in code  # a lab module: the lesson called it so
+        else:
+            called = f".{attribute}(" in code  # an object the lesson made: its method was called
+        if not called:
+            wrong.append(f"{name}.{attribute}()")
+    assert not wrong, (
+        f"{path.name}: the recap names {wrong}, which no code cell of the lesson calls. Fix: name "
+        "the call as the lesson's cells make it."
+    )
