@@ -28,6 +28,13 @@ def _services(compose_file: Path, profiles: set[str] | None) -> dict[str, dict[s
     }
 
 
+def project_name(compose_file: Path) -> str | None:
+    """The Compose project name (`name:` at the top), which labels every container it starts."""
+    import yaml
+
+    return yaml.safe_load(compose_file.read_text()).get("name")
+
+
 def active_profiles(env_file: Path) -> set[str]:
     """COMPOSE_PROFILES from `.env` (empty: the default services only)."""
     value = (dotenv_values(env_file).get("COMPOSE_PROFILES") if env_file.exists() else "") or ""

@@ -23,6 +23,7 @@ from lab.compose_file import (
     active_profiles,
     memory_limits_mib,
     mounted_folders,
+    project_name,
     published_port,
     published_ports,
 )
@@ -98,6 +99,56 @@ def check_memory(
     return True, detail
 
 
+def docker_memory_mib(docker: str | None = None) -> int | None:
+    """The memory Docker's containers can use (`docker info` MemTotal: the VM's memory on Docker
+    Desktop, the host's on Linux), in MiB; None when Docker does not answer."""
+    docker = docker or shutil.which("docker")
+    if not docker:
+        return None
+    ok, out = _run([docker, "info", "--format", "{{.MemTotal}}"])
+    return int(out.strip()) // 2**20 if ok and out.strip().isdigit() else None
+
+
+def check_docker_memory(compose_file: Path, env_file: Path, docker: str | None = None) -> Check:
+    """The memory limits of the services that start, against the memory Docker has."""
+    profiles = active_profiles(env_file)
+    limits = memory_limits_mib(compose_file, profiles)
+    have = docker_memory_mib(docker)
+    if have is None:
+        return True, "not checked: Docker does not answer (see the docker line)"
+    shown = ",".join(sorted(profiles)) or "none"
+    detail = (
+        f"Docker has {have:,} MiB; the limits of the services that start (Compose profiles: "
+        f"{shown}) add up to {limits:,} MiB"
+    )
+    if have >= limits:
+        return True, f"{detail}: it fits"
+    fits = _profile_that_fits(compose_file, profiles, have)
+    more = -(-limits // 1024)  # GiB, rounded up
+    if have >= limits / 2:  # an idle stack uses about half of its limits
+        return True, (
+            f"{detail}: it starts (idle it uses about half), but a long pipeline run may be "
+            f"stopped for memory (exit 137). To be safe: {fits}, or give Docker {more} GB "
+            "(Docker Desktop: Settings > Resources > Memory)."
+        )
+    return False, (
+        f"{detail}: too little to start it (it needs about half, {limits // 2:,} MiB). Fix: "
+        f"give Docker {more} GB (Docker Desktop: Settings > Resources > Memory), or {fits}."
+    )
+
+
+def _profile_that_fits(compose_file: Path, profiles: set[str], have: int) -> str:
+    """A smaller way to run the sandbox than the active profiles: one whose limits fit `have`
+    MiB, else one that starts in it (about half its limits), else the local profile."""
+    options = [(set(), "the default profile (COMPOSE_PROFILES empty in .env)")] if profiles else []
+    for share in (1, 2):
+        for option, name in options:
+            needed = memory_limits_mib(compose_file, option)
+            if have >= needed / share:
+                return f"use {name}, whose limits add up to {needed:,} MiB"
+    return "use the local profile (`make lab`: DuckDB and a folder, no Docker)"
+
+
 def check_disk(folder: Path, needed_gib: float = DISK_NEEDED_GIB) -> Check:
     """Free disk space for the images and the data."""
     free = shutil.disk_usage(folder).free / 2**30
@@ -109,10 +160,17 @@ def check_disk(folder: Path, needed_gib: float = DISK_NEEDED_GIB) -> Check:
     return True, f"{free:.0f} GiB free on {folder}"
 
 
-def check_ports(compose_file: Path, env_file: Path, host: str = "127.0.0.1") -> Check:
-    """Every host port the stack publishes is free."""
+def check_ports(
+    compose_file: Path, env_file: Path, host: str = "127.0.0.1", docker: str | None = None
+) -> Check:
+    """Every host port the stack publishes is free, or held by this stack's own containers."""
     ports = published_ports(compose_file, active_profiles(env_file))
-    busy = {port: service for port, service in ports.items() if not _port_free(host, port)}
+    ours = stack_ports(compose_file, docker)
+    busy = {
+        port: service
+        for port, service in ports.items()
+        if port not in ours and not _port_free(host, port)
+    }
     if busy:
         names = ", ".join(f"{port} ({service})" for port, service in sorted(busy.items()))
         return False, (
@@ -120,7 +178,29 @@ def check_ports(compose_file: Path, env_file: Path, host: str = "127.0.0.1") -> 
             "(`ss -ltnp` or `lsof -i :PORT` shows it; if it is this stack, `make ps`), or change "
             'the left-hand number of that service\'s `ports:` in docker-compose.yml ("127.0.0.1:5433:5432").'
         )
+    if ours:
+        return (
+            True,
+            f"{len(ports)} ports free or already this stack's: {', '.join(map(str, sorted(ports)))}",
+        )
     return True, f"{len(ports)} ports free: {', '.join(map(str, sorted(ports)))}"
+
+
+_PUBLISHED = re.compile(r"(?:\d+\.\d+\.\d+\.\d+|\[?::\]?):(\d+)(?:-(\d+))?->")
+
+
+def stack_ports(compose_file: Path, docker: str | None = None) -> set[int]:
+    """Host ports this Compose project's running containers publish (`make up` run again)."""
+    docker = docker or shutil.which("docker")
+    name = project_name(compose_file)
+    if not docker or not name:
+        return set()
+    label = f"label=com.docker.compose.project={name}"
+    ok, out = _run([docker, "ps", "--filter", label, "--format", "{{.Ports}}"])
+    ports = set()
+    for first, last in _PUBLISHED.findall(out if ok else ""):
+        ports.update(range(int(first), int(last or first) + 1))
+    return ports
 
 
 def check_permissions(
@@ -164,6 +244,7 @@ def stack_checks(root: Path | None = None) -> pd.DataFrame:
         "docker": lambda: check_docker(),
         "docker compose": lambda: check_compose(),
         "memory": lambda: check_memory(compose, env),
+        "docker memory": lambda: check_docker_memory(compose, env),
         "disk": lambda: check_disk(root),
         "ports": lambda: check_ports(compose, env),
         ".env": lambda: check_env(env, example),
@@ -218,11 +299,15 @@ def _first_line(text: str) -> str:
 
 
 def quick_checks(root: Path, env_file: Path) -> list[tuple[str, bool, str]]:
-    """The checks `make up` runs before Compose: Docker, Compose, .env (no slow probes)."""
+    """The checks `make up` runs before Compose: Docker, Compose, .env, the host ports and the
+    memory Docker has (no slow probes)."""
+    compose = root / "docker-compose.yml"
     return [
         ("docker", *check_docker()),
         ("docker compose", *check_compose()),
         (".env", *check_env(env_file, root / ".env.example")),
+        ("ports", *check_ports(compose, env_file)),
+        ("docker memory", *check_docker_memory(compose, env_file)),
     ]
 
 
@@ -260,9 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "logins":
         print("\n".join(logins(env_file, args.root / "docker-compose.yml")))
         return 0
-    failed = [(part, detail) for part, ok, detail in quick_checks(args.root, env_file) if not ok]
+    checks = quick_checks(args.root, env_file)
+    failed = [(part, detail) for part, ok, detail in checks if not ok]
     for part, detail in failed:
         print(f"{part}: {detail}", file=sys.stderr)
+    for part, ok, detail in checks:
+        if ok and part == "docker memory":  # a warning when the limits exceed it: say it always
+            print(f"{part}: {detail}")
     if failed:
         print(
             "Stopped before `docker compose up`; `make doctor-stack` checks more.", file=sys.stderr

@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             if attempt == args.attempts:
                 print(f"lab.lake: {exc} (`make ps` shows the stack's services)", file=sys.stderr)
                 return 1
+            print(
+                f"lab.lake: waiting for the object store at {settings.env['S3_ENDPOINT_URL']} to "
+                f"answer S3 requests (attempt {attempt} of {args.attempts}, 2 s apart)",
+                file=sys.stderr,
+            )
             time.sleep(2)
             continue
         for bucket in buckets:

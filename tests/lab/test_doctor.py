@@ -430,7 +430,16 @@ def test_mounted_folders_of_the_real_compose_file():
 
 # --- the command ------------------------------------------------------------------------------
 
-STACK_PARTS = ["docker", "docker compose", "memory", "disk", "ports", ".env", "permissions"]
+STACK_PARTS = [
+    "docker",
+    "docker compose",
+    "memory",
+    "docker memory",
+    "disk",
+    "ports",
+    ".env",
+    "permissions",
+]
 # `lab doctor --stack` prints one line a part: "ok " or "FIX", the part, its detail.
 MISSING_ENV = "FIX  .env            .env is missing. Fix: `make dotenv` writes it"
 
@@ -486,3 +495,142 @@ def test_logins_show_the_ports_the_compose_file_publishes(tmp_path):
     assert lines[0] == "JupyterLab  http://127.0.0.1:18888/lab?token=t0k", lines
     assert lines[2].startswith("Grafana     http://127.0.0.1:13000  g / "), lines
     assert "http://127.0.0.1:8080 " in lines[1] and "http://127.0.0.1:9001 " in lines[3], lines
+
+
+# --- make up's preflight: host ports and the memory Docker has --------------------------------
+
+
+def real_docker_memory() -> tuple[str, int] | None:
+    """The Docker CLI and MemTotal of a daemon that answers here, if there is one."""
+    docker = shutil.which("docker")
+    mib = doctor.docker_memory_mib(docker) if docker else None
+    return (docker, mib) if mib else None
+
+
+@pytest.fixture
+def docker_memory(tmp_path) -> tuple[str, int]:
+    """(docker CLI, MiB): the real daemon's `docker info` when one runs; else a stand-in answering
+    what Docker Desktop gives on an 8 GB laptop (6 GiB), since no daemon runs here."""
+    real = real_docker_memory()
+    if real:
+        return real
+    return fake_docker(tmp_path / "bin", f"echo {6 * 2**30}"), 6 * 1024
+
+
+def compose_with_limits(tmp_path: Path, default_mib: int, celery_mib: int) -> Path:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(
+        "name: sandbox-test\nservices:\n"
+        f"  db: {{image: postgres:17, deploy: {{resources: {{limits: {{memory: {default_mib}M}}}}}}}}\n"
+        f"  worker: {{image: w:1, profiles: [celery], deploy: {{resources: {{limits: {{memory: "
+        f"{celery_mib}M}}}}}}}}\n"
+    )
+    return path
+
+
+def test_docker_memory_is_what_docker_info_reports(docker_memory):
+    docker, mib = docker_memory
+    assert doctor.docker_memory_mib(docker) == mib
+
+
+def test_docker_memory_that_holds_every_limit_fits(tmp_path, docker_memory):
+    docker, mib = docker_memory
+    compose = compose_with_limits(tmp_path, mib // 2, mib // 4)
+    ok, detail = doctor.check_docker_memory(compose, tmp_path / ".env", docker)
+    assert ok and detail.endswith(f"add up to {mib // 2:,} MiB: it fits"), detail
+    assert detail.startswith(f"Docker has {mib:,} MiB; "), detail
+
+
+def test_docker_memory_below_the_limits_warns_and_names_the_profile_that_fits(
+    tmp_path, docker_memory
+):
+    docker, mib = docker_memory
+    # default profile fits, default + celery does not (but starts): say to drop celery
+    default, celery = mib * 3 // 4, mib // 2
+    env = tmp_path / ".env"
+    env.write_text("COMPOSE_PROFILES=celery\n")
+    compose = compose_with_limits(tmp_path, default, celery)
+    ok, detail = doctor.check_docker_memory(compose, env, docker)
+    assert ok, detail
+    assert f"(Compose profiles: celery) add up to {default + celery:,} MiB: it starts" in detail
+    assert (
+        f"To be safe: use the default profile (COMPOSE_PROFILES empty in .env), whose limits add "
+        f"up to {default:,} MiB" in detail
+    ), detail
+
+
+def test_docker_memory_under_half_the_limits_stops_and_points_to_the_local_profile(
+    tmp_path, docker_memory
+):
+    docker, mib = docker_memory
+    compose = compose_with_limits(tmp_path, mib * 3, mib)
+    ok, detail = doctor.check_docker_memory(compose, tmp_path / ".env", docker)
+    assert not ok, detail
+    gib = -(-(mib * 3) // 1024)
+    assert (
+        f"too little to start it (it needs about half, {mib * 3 // 2:,} MiB). Fix: give Docker {gib} GB"
+        in detail
+    )
+    assert detail.endswith(
+        "or use the local profile (`make lab`: DuckDB and a folder, no Docker)."
+    ), detail
+
+
+def test_docker_memory_is_not_judged_without_a_daemon(tmp_path):
+    ok, detail = doctor.check_docker_memory(
+        COMPOSE, tmp_path / ".env", docker=str(tmp_path / "none")
+    )
+    assert ok and detail.startswith("not checked: Docker does not answer"), detail
+
+
+def test_the_real_stack_fits_what_docker_desktop_gives_an_8gb_laptop(tmp_path):
+    # 6 GiB: enough to start the default profile; the celery profile is pointed to the default.
+    docker = fake_docker(tmp_path / "bin", f"echo {6 * 2**30}")
+    env = tmp_path / ".env"
+    env.write_text("COMPOSE_PROFILES=celery\n")
+    ok, detail = doctor.check_docker_memory(COMPOSE, env, docker)
+    default = compose_file.memory_limits_mib(COMPOSE)
+    assert ok and "it starts" in detail, detail
+    assert (
+        f"use the default profile (COMPOSE_PROFILES empty in .env), whose limits add up to {default:,} MiB"
+        in detail
+    )
+
+
+def test_ports_of_this_stacks_running_containers_are_not_reported_busy(tmp_path, free_port):
+    # `make up` again on a running stack: its own containers hold the ports (docker ps says so).
+    compose = write_compose(tmp_path, port=free_port, web_port=helpers.free_port())
+    text = compose.read_text()
+    compose.write_text("name: sandbox-test\n" + text)
+    docker = fake_docker(
+        tmp_path / "bin",
+        f'[ "$1" = ps ] && echo "127.0.0.1:{free_port}->5432/tcp, 127.0.0.1:9000-9001->9000-9001/tcp"',
+    )
+    assert doctor.stack_ports(compose, docker) == {free_port, 9000, 9001}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", free_port))
+        listener.listen()
+        ok, detail = doctor.check_ports(compose, tmp_path / ".env", docker=docker)
+        assert ok and "ports free or already this stack's" in detail, detail
+        ok, detail = doctor.check_ports(compose, tmp_path / ".env", docker=str(tmp_path / "none"))
+        assert not ok and f"{free_port} (db)" in detail, detail
+
+
+def test_make_up_stops_before_compose_when_a_published_port_is_taken(tmp_path):
+    # A test server holds Loki's host port; make up must name it and the fix, and not start.
+    port = compose_file.published_port(COMPOSE, "loki", 3100)
+    with socket.socket() as listener:
+        try:
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            pytest.skip(f"port {port} is already taken on this machine")
+        listener.listen()
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        result = run_make("up", tmp_path / ".env", str(empty))
+    assert result.returncode != 0, result.stdout
+    line = next((ln for ln in result.stderr.splitlines() if ln.startswith("ports: ")), "")
+    assert f"{port} (loki)" in line and "Fix: stop the program that holds each one" in line, (
+        result.stderr
+    )
+    assert "Stopped before `docker compose up`" in result.stderr, result.stderr

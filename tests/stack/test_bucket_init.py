@@ -100,3 +100,46 @@ def test_compose_runs_the_script_with_the_bucket_names_from_env():
     env = service["environment"]
     actual = (env["LAB_RAW_BUCKET"], env["LAB_ARTIFACTS_BUCKET"], env["S3_ENDPOINT_URL"])
     assert actual == ("${LAB_RAW_BUCKET}", "${LAB_ARTIFACTS_BUCKET}", "http://rustfs:9000")
+
+
+def test_bucket_init_says_what_it_waits_for_and_succeeds_when_the_store_comes_up_late():
+    # The store answers only after a few seconds (as after an OOM kill and restart): the job
+    # keeps trying, says what it waits for, and creates the buckets once the store is up.
+    server = Path(sys.executable).with_name("moto_server")
+    if not server.exists():
+        pytest.skip("moto[server] is not installed in this environment (a dev dependency)")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "LAB_", "AWS_"))}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "lab.lake", "--attempts", "60"],
+        env={**clean, **settings(endpoint)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = None
+    try:
+        first = job.stderr.readline()  # the first failed attempt, before the store exists
+        store = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        out, err = job.communicate(timeout=150)
+    finally:
+        job.kill()
+        if store is not None:
+            stop(store)
+    assert first.strip() == (
+        f"lab.lake: waiting for the object store at {endpoint} to answer S3 requests "
+        "(attempt 1 of 60, 2 s apart)"
+    ), first
+    assert job.returncode == 0, err
+    assert "created bucket 'raw'" in out and "created bucket 'artifacts'" in out, out
+
+
+def test_compose_lets_the_bucket_job_wait_3_minutes_for_the_store():
+    command = SERVICES["rustfs-init"]["command"]
+    attempts = int(command[command.index("--attempts") + 1])
+    assert attempts * 2 >= 180, f"expected >= 3 minutes of retries (2 s apart), got {command}"

@@ -756,3 +756,35 @@ def test_every_pulled_image_tag_has_its_evidence_next_to_it(image):
     assert re.search(r"\b20\d\d-\d\d-\d\d\b", comment), (
         f"{image}: expected the release date of {tag} in the comment above it: {comment!r}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sized from measurements and upstream guidance
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rustfs_runs_a_stable_release_with_room_for_its_resident_memory():
+    service = SERVICES["rustfs"]
+    tag = service["image"].rsplit(":", 1)[1]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"expected a stable release, got {tag!r}"
+    # 300-400 MiB resident after start was reported; RustFS asks 2 GB for test setups.
+    assert memory_mib(service) >= 768, f"rustfs limit {memory_mib(service)} MiB < 768 MiB"
+    assert int(service["environment"]["RUSTFS_RUNTIME_MAX_BLOCKING_THREADS"]) <= 64
+
+
+# `celery ... inspect ping` starts an Airflow CLI: 21.6-29.4 s measured for it (2026-12-04),
+# 5.6-31 s for `airflow jobs check`; the timeout keeps a 50% margin over the slowest.
+SLOWEST_AIRFLOW_CLI_PROBE_S = 31
+
+
+def test_celery_worker_probe_timeout_covers_the_measured_airflow_cli_start():
+    check = SERVICES["airflow-worker"]["healthcheck"]
+    timeout = int(str(check["timeout"]).rstrip("s"))
+    assert timeout >= SLOWEST_AIRFLOW_CLI_PROBE_S * 1.5, (
+        f"airflow-worker: healthcheck timeout {timeout} s; the probe took up to "
+        f"{SLOWEST_AIRFLOW_CLI_PROBE_S} s, expected >= {SLOWEST_AIRFLOW_CLI_PROBE_S * 1.5:.0f} s"
+    )
+    assert "inspect ping" in " ".join(check["test"])
+    lines = COMPOSE_FILE.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "inspect ping" in line)
+    assert "measured" in " ".join(lines[at : at + 6]), "expected the measurement next to the probe"
