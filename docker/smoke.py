@@ -5,8 +5,10 @@
 It answers every service's endpoint on 127.0.0.1, logs into Airflow with the admin login from
 .env, triggers `example_dag` through the REST API and waits for it to succeed, then checks what
 that run made (the buckets, the `stg_customers` view in the warehouse, the validation result in
-the artifacts bucket), that Prometheus scrapes every target, that Grafana serves the provisioned
-dashboards and that Loki holds log lines Alloy shipped. A failed check names its service and the
+the artifacts bucket), runs a cell in a JupyterLab kernel that imports `lab` and reads that view,
+checks that Prometheus scrapes every target, that Grafana serves the provisioned dashboards and
+that each provisioned data source passes Grafana's own health check, and that Loki holds log
+lines Alloy shipped from Airflow and from JupyterLab. A failed check names its service and the
 address it tried; the others still run. Exit status 0 only when every check passed.
 
 `--url NAME=URL` points a service somewhere else (the tests use it for stand-ins).
@@ -15,6 +17,7 @@ address it tried; the others still run. Exit status 0 only when every check pass
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import sys
@@ -22,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,16 @@ PROJECT = "data-engineering-sandbox"  # the compose project name (docker-compose
 DAG_ID = "example_dag"
 JUPYTER_PYTHON = "/opt/venv/bin/python"
 DASHBOARDS = REPO / "docker" / "grafana" / "dashboards"
+DATASOURCES = REPO / "docker" / "grafana" / "provisioning" / "datasources" / "datasources.yml"
+# The cell the jupyter-kernel check runs: the lessons' first steps (import lab, read the warehouse).
+KERNEL_CELL = (
+    "import lab\n"
+    "from lab.warehouse import get_warehouse\n"
+    'rows = get_warehouse().query("select count(*) as n from public.stg_customers")["n"].iloc[0]\n'
+    'print(f"stg_customers: {rows} rows")'
+)
+# Loki must hold lines of these compose services (a prefix stands for every service it starts).
+LOG_SOURCES = {"Airflow": "airflow-", "JupyterLab": "jupyter"}
 # The checks in the order they run, each a `Smoke.check_<name>` method: first every service's
 # endpoint (flower only with the celery Compose profile), then what works end to end.
 ENDPOINT_CHECKS = (
@@ -67,8 +81,10 @@ END_TO_END_CHECKS = (
     "buckets",
     "stg-customers",
     "validation",
+    "jupyter-kernel",
     "prometheus-targets",
     "grafana-dashboards",
+    "grafana-datasources",
     "loki-lines",
 )
 
@@ -87,10 +103,19 @@ class Smoke:
     # --- helpers --------------------------------------------------------------------------
 
     def http(
-        self, service: str, path: str, *, headers: dict | None = None, timeout: float = 10
+        self,
+        service: str,
+        path: str,
+        *,
+        headers: dict | None = None,
+        timeout: float = 10,
+        method: str = "GET",
+        body: dict | None = None,
     ) -> tuple[int, bytes]:
         url = self.urls[service].rstrip("/") + path
-        request = urllib.request.Request(url, headers=headers or {})
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {**(headers or {}), **({"Content-Type": "application/json"} if data else {})}
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read()
@@ -287,6 +312,27 @@ class Smoke:
             raise CheckFailed(f"no validation result under s3://{prefix}/ at {self.urls['rustfs']}")
         return f"{len(found)} validation result file(s) under s3://{prefix}/"
 
+    def check_jupyter_kernel(self) -> str:
+        """Start a python3 kernel through JupyterLab's REST API, run KERNEL_CELL over its
+        websocket, shut the kernel down; the cell's output is the detail."""
+        token = {"Authorization": f"token {self.env.get('JUPYTER_TOKEN', '')}"}
+        status, body = self.http(
+            "jupyter", "/api/kernels", headers=token, method="POST", body={"name": "python3"}
+        )
+        if status not in (200, 201):
+            raise CheckFailed(
+                f"{self.urls['jupyter']}/api/kernels: cannot start a kernel (HTTP {status}: "
+                f"{body[:200]!r})"
+            )
+        kernel = json.loads(body)["id"]
+        try:
+            base = self.urls["jupyter"].rstrip("/").replace("http", "ws", 1)
+            channels = f"{base}/api/kernels/{kernel}/channels"
+            output = asyncio.run(run_cell(channels, token, KERNEL_CELL, timeout=120))
+        finally:
+            self.http("jupyter", f"/api/kernels/{kernel}", headers=token, method="DELETE")
+        return f"a python3 kernel ran `import lab` and read the warehouse: {output.strip()}"
+
     def check_prometheus_targets(self) -> str:
         answer = json.loads(self.ok("prometheus", "/api/v1/targets?state=active"))
         targets = answer["data"]["activeTargets"]
@@ -309,6 +355,29 @@ class Smoke:
             raise CheckFailed(f"{self.urls['grafana']}: dashboards {missing} not provisioned")
         return f"dashboards provisioned: {', '.join(sorted(wanted))}"
 
+    def check_grafana_datasources(self) -> str:
+        import yaml
+
+        headers = self.basic("GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD")
+        provisioned = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+        failed, passed = [], []
+        for source in provisioned:
+            path = f"/api/datasources/uid/{source['uid']}/health"
+            status, body = self.http("grafana", path, headers=headers, timeout=30)
+            try:
+                answer = json.loads(body)
+            except ValueError:
+                answer = {"message": body[:200].decode(errors="replace")}
+            if status == 200 and str(answer.get("status", "")).upper() == "OK":
+                passed.append(source["name"])
+            else:
+                failed.append(f"{source['name']} (HTTP {status}: {answer.get('message', '')})")
+        if failed:
+            raise CheckFailed(
+                f"{self.urls['grafana']}: data source health check failed: {'; '.join(failed)}"
+            )
+        return f"data sources healthy: {', '.join(passed)}"
+
     def check_loki_lines(self) -> str:
         query = urllib.parse.urlencode(
             {
@@ -317,13 +386,22 @@ class Smoke:
             }
         )
         answer = json.loads(self.ok("loki", f"/loki/api/v1/query?{query}"))
-        services = {r["metric"].get("service_name") for r in answer["data"]["result"]}
-        if not services:
+        services = {r["metric"].get("service_name") or "" for r in answer["data"]["result"]}
+        missing = [
+            f"{source} ({prefix}*)" if prefix.endswith("-") else f"{source} ({prefix})"
+            for source, prefix in LOG_SOURCES.items()
+            if not any(name.startswith(prefix) for name in services)
+        ]
+        if missing:
             raise CheckFailed(
-                f"{self.urls['loki']}: no log lines of {PROJECT} in the last 15 min "
-                f"(is Alloy running? {self.urls['alloy']})"
+                f"{self.urls['loki']}: no log lines of {PROJECT} from {', '.join(missing)} in the "
+                f"last 15 min; lines from: {', '.join(sorted(services)) or 'no service'} (is Alloy "
+                f"running? {self.urls['alloy']})"
             )
-        return f"Loki holds lines Alloy shipped from {len(services)} services"
+        return (
+            f"Loki holds lines Alloy shipped from {len(services)} services, Airflow and "
+            "JupyterLab among them"
+        )
 
     # --- running ----------------------------------------------------------------------------
 
@@ -348,6 +426,66 @@ class Smoke:
             say(f"{'ok  ' if ok else 'FAIL'}  {name:<{width}}  {detail}")
         say(f"smoke: {len(checks) - failed} passed, {failed} failed")
         return 1 if failed else 0
+
+
+async def run_cell(url: str, headers: dict[str, str], code: str, timeout: float) -> str:
+    """Execute `code` on a kernel's websocket channels (Jupyter's JSON message protocol); return
+    what it printed. Raises CheckFailed with the kernel's error."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    try:
+        connection = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=10))
+    except OSError as error:
+        raise CheckFailed(f"{url}: no websocket ({error})") from None
+    msg_id = uuid.uuid4().hex
+    connection.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "session": uuid.uuid4().hex,
+                    "username": "smoke",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "content": {"code": code, "silent": False, "store_history": False},
+                "channel": "shell",
+                "buffers": [],
+            }
+        )
+    )
+    printed, error, replied, idle = [], None, False, False
+    deadline = time.monotonic() + timeout
+    try:
+        while not (replied and idle):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CheckFailed(f"{url}: the cell did not finish within {timeout:.0f} s")
+            raw = await asyncio.wait_for(connection.read_message(), left)
+            if raw is None:
+                raise CheckFailed(f"{url}: the kernel's websocket closed")
+            message = json.loads(raw)
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                printed.append(content["text"])
+            elif kind == "error":
+                error = f"{content['ename']}: {content['evalue']}"
+            elif kind == "execute_reply":
+                replied = True
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle = True
+    except TimeoutError:
+        raise CheckFailed(f"{url}: the cell did not finish within {timeout:.0f} s") from None
+    finally:
+        connection.close()
+    if error:
+        raise CheckFailed(f"the kernel's cell failed: {error}")
+    return "".join(printed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from types import ModuleType
 
 import boto3
@@ -18,7 +20,7 @@ import pytest
 from stack_helpers import REPO, require_binary
 
 from lab.dotenv_file import write_dotenv
-from tests.helpers import free_port, scratch_database, serving
+from tests.helpers import free_port, json_server, scratch_database, serving, stop, wait_for_http
 
 SMOKE = REPO / "docker" / "smoke.py"
 
@@ -173,3 +175,149 @@ def test_checks_pass_against_real_stand_ins(
             f"{name}: expected ok ... {detail!r}, got {line!r}\n" + "\n".join(lines)
         )
     assert by_check["grafana"].startswith("FAIL"), by_check["grafana"]
+
+
+# --- JupyterLab's kernel, Grafana's data sources, Airflow's and JupyterLab's logs in Loki ----------
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(tmp_path_factory, _postgres_server):
+    """A real Jupyter server (the venv's) whose python3 kernels see the stack's settings: the
+    `stack` profile and a warehouse in PostgreSQL. Yields (base URL, token, warehouse URL)."""
+    server = Path(sys.executable).with_name("jupyter-server")
+    if not server.exists():
+        pytest.skip(f"{server} is not installed")
+    port, token = free_port(), "smoke-token"
+    folder = tmp_path_factory.mktemp("jupyter")
+    args = [
+        str(server),
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={folder}",
+        *(["--allow-root"] if os.getuid() == 0 else []),  # as root it refuses to start
+    ]
+    with (
+        scratch_database(_postgres_server, "smoke_kernel") as warehouse,
+        open(folder / "jupyter.log", "w") as log,
+    ):
+        env = {
+            **os.environ,
+            "LAB_PROFILE": "stack",
+            "WAREHOUSE_URL": warehouse,
+            "LAB_HOME": str(folder / "state"),
+            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
+        }
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", process, 90)
+            yield f"http://127.0.0.1:{port}", token, warehouse
+        finally:
+            stop(process)
+
+
+def smoke_of(env: dict[str, str], **urls: str):
+    return CHECKS.Smoke(env, {**CHECKS.DEFAULT_URLS, **urls}, timeout=30)
+
+
+def test_jupyter_kernel_check_runs_a_cell_that_imports_lab_and_reads_the_warehouse(
+    jupyter_server,
+):
+    import psycopg
+
+    base, token, warehouse = jupyter_server
+    with psycopg.connect(warehouse, autocommit=True) as con:
+        con.execute("create view public.stg_customers as select generate_series(1, 42) as id")
+    try:
+        detail = smoke_of({"JUPYTER_TOKEN": token}, jupyter=base).check_jupyter_kernel()
+    finally:
+        with psycopg.connect(warehouse, autocommit=True) as con:
+            con.execute("drop view public.stg_customers")
+    assert detail == (
+        "a python3 kernel ran `import lab` and read the warehouse: stg_customers: 42 rows"
+    ), detail
+
+
+def test_jupyter_kernel_check_reports_the_cells_error(jupyter_server):
+    base, token, _ = jupyter_server  # no stg_customers view in this warehouse
+    with pytest.raises(CHECKS.CheckFailed) as failed:
+        smoke_of({"JUPYTER_TOKEN": token}, jupyter=base).check_jupyter_kernel()
+    assert str(failed.value).startswith("the kernel's cell failed: "), failed.value
+    assert "stg_customers" in str(failed.value), failed.value
+
+
+def test_jupyter_kernel_check_refuses_a_wrong_token(jupyter_server):
+    base, _, _ = jupyter_server
+    with pytest.raises(CHECKS.CheckFailed) as failed:
+        smoke_of({"JUPYTER_TOKEN": "wrong"}, jupyter=base).check_jupyter_kernel()
+    assert f"{base}/api/kernels: cannot start a kernel (HTTP 403" in str(failed.value)
+
+
+GRAFANA_HEALTH = {
+    "/api/datasources/uid/prometheus/health": (
+        200,
+        {"status": "OK", "message": "Successfully queried the Prometheus API."},
+    ),
+    "/api/datasources/uid/loki/health": (
+        200,
+        {"status": "OK", "message": "Data source successfully connected."},
+    ),
+    "/api/datasources/uid/warehouse/health": (
+        200,
+        {"status": "OK", "message": "Database Connection OK"},
+    ),
+}
+
+
+def test_grafana_datasources_check_asks_each_provisioned_source_for_its_health():
+    with json_server() as grafana:
+        grafana.answers.update(GRAFANA_HEALTH)
+        detail = smoke_of({}, grafana=grafana.url).check_grafana_datasources()
+    assert detail == "data sources healthy: Prometheus, Loki, Warehouse", detail
+    assert sorted(path for path, _ in grafana.seen) == sorted(GRAFANA_HEALTH)
+
+
+def test_grafana_datasources_check_names_a_source_that_fails():
+    with json_server() as grafana:
+        grafana.answers.update(GRAFANA_HEALTH)
+        grafana.answers["/api/datasources/uid/warehouse/health"] = (
+            400,
+            {
+                "status": "ERROR",
+                "message": 'pq: password authentication failed for user "warehouse"',
+            },
+        )
+        with pytest.raises(CHECKS.CheckFailed) as failed:
+            smoke_of({}, grafana=grafana.url).check_grafana_datasources()
+    assert str(failed.value) == (
+        f"{grafana.url}: data source health check failed: Warehouse (HTTP 400: pq: password "
+        'authentication failed for user "warehouse")'
+    ), failed.value
+
+
+def loki_answer(services: list[str]):
+    result = [{"metric": {"service_name": name}, "value": [0, "3"]} for name in services]
+    return {"/loki/api/v1/query": (200, {"status": "success", "data": {"result": result}})}
+
+
+def test_loki_lines_need_airflow_and_jupyterlab_not_any_one_service():
+    with json_server() as loki:
+        loki.answers.update(loki_answer(["rustfs", "postgres", "grafana"]))
+        with pytest.raises(CHECKS.CheckFailed) as failed:
+            smoke_of({}, loki=loki.url).check_loki_lines()
+    assert "from Airflow (airflow-*), JupyterLab (jupyter) in the last 15 min" in str(
+        failed.value
+    ), failed.value
+    assert "lines from: grafana, postgres, rustfs" in str(failed.value)
+
+
+def test_loki_lines_pass_with_airflow_and_jupyterlab():
+    with json_server() as loki:
+        loki.answers.update(loki_answer(["airflow-scheduler", "jupyter", "rustfs"]))
+        detail = smoke_of({}, loki=loki.url).check_loki_lines()
+    assert detail == (
+        "Loki holds lines Alloy shipped from 3 services, Airflow and JupyterLab among them"
+    )
+    query = loki.seen[0][1]["query"]
+    assert 'compose_project="data-engineering-sandbox"' in query, query
