@@ -30,6 +30,15 @@ STATUS_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.5, 0.1, 0.05)
 # The statuses that count as revenue: a returned order never does; one whose return is still
 # pending does until the return completes. dbt reads both lists as project variables.
 REVENUE_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s != "returned")
+# How an order's status may move on: a later delivery of an order carries one of the statuses
+# its current one leads to. `returned` is final.
+STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "placed": ("shipped",),
+    "shipped": ("completed", "return_pending"),
+    "completed": ("return_pending",),
+    "return_pending": ("returned",),
+    "returned": (),
+}
 
 AMOUNT_PRECISION, AMOUNT_SCALE = 12, 2
 # An order date more than this many days before its batch date is refused (a typo, not history).

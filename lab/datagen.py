@@ -12,11 +12,15 @@ How a day's export is made:
   integer hash in lab.order_ids), so any earlier day's order can be reproduced from its id
   without generating that day again.
 - **Updates** (`updates`, a share from 0.0 to `MAX_UPDATES`): that share of the day's rows are
-  status changes of orders placed 1 to `UPDATE_MAX_DAYS_BACK` days earlier. An update repeats the
-  original's order id, customer, order date and amount and carries a later status in
-  `LIFECYCLE` (an order already `returned` is never updated). It refers to an order number n that
-  existed on that earlier day if that day had the same `rows` and `updates` (or fewer updates).
-  Update rows are spread evenly through the file; no id appears twice in one file.
+  status changes of orders placed 1 to `reach` days earlier (at most `UPDATE_MAX_DAYS_BACK`; a
+  history that starts on day D passes a reach that stays on or after D). An update repeats the
+  original's order id, customer, order date and amount and carries a status its first status
+  moves to (`contract.STATUS_TRANSITIONS`; a `returned` order is never updated). Each order has
+  one day on which it may be updated, 1 to `UPDATE_MAX_DAYS_BACK` days after it was placed
+  (`lab.order_ids.update_lag`), so two days never update the same order and no delivery
+  contradicts an earlier one. An update refers to an order number n that existed on that earlier
+  day if that day had the same `rows` and `updates` (or fewer updates). Update rows are spread
+  evenly through the file; no id appears twice in one file.
 - **Dirt** (`dirty`, a fraction from 0.0 to 1.0) is applied last, to any row, new or update: a
   defect happens in transport whatever the row says. `lab.defects.DEFECTS` names the eight kinds and
   which stage of the pipeline is meant to catch each.
@@ -45,13 +49,14 @@ from lab.contract import (
     EPOCH,
     MAX_ROWS,
     ORDER_ID_DAY_STRIDE,
+    STATUS_TRANSITIONS,
     STATUSES,
     as_date,
 )
 from lab.csvtext import write_chunks
 from lab.defects import DEFECTS, apply_defects
 from lab.errors import ContractError
-from lab.order_ids import order_attributes
+from lab.order_ids import order_attributes, update_lag
 
 # Rows generated, formatted and written at a time. Part of the definition of the output (each
 # chunk has its own random stream for dirt and updates), so changing it changes those rows.
@@ -61,20 +66,28 @@ CHUNK_ROWS = 250_000
 # `make_orders` builds a DataFrame of Python strings (about 0.5 KB a row); beyond this size use
 # `write_orders`, which streams.
 FRAME_MAX_ROWS = 1_000_000
-# An update needs an earlier order to refer to: with at most half the rows updates, the orders of
-# the previous days always outnumber them.
-MAX_UPDATES = 0.5
+# An update needs an earlier order to refer to, and an order is updated at most once: a day's
+# candidates are about one day's new orders (those whose update day it is, over the reach), of
+# which nine in ten can still move on. Up to 0.4 of the rows they outnumber the updates.
+MAX_UPDATES = 0.4
 UPDATE_MAX_DAYS_BACK = 7
-# The order in which an order's status moves; an update always moves it forward.
-LIFECYCLE: tuple[str, ...] = ("placed", "shipped", "completed", "return_pending", "returned")
 
-_STATUS_STEP = np.array([LIFECYCLE.index(s) for s in STATUSES])  # status index -> lifecycle step
-_STATUS_OF_STEP = np.array([STATUSES.index(s) for s in LIFECYCLE])  # lifecycle step -> status
+# status index -> how many statuses it moves to, and their indices (padded with its own)
+_NEXT_COUNT = np.array([len(STATUS_TRANSITIONS[s]) for s in STATUSES])
+_NEXT_STATUS = np.array(
+    [
+        [STATUSES.index(t) for t in STATUS_TRANSITIONS[s]]
+        + [i] * (max(_NEXT_COUNT) - len(STATUS_TRANSITIONS[s]))
+        for i, s in enumerate(STATUSES)
+    ]
+)
 _STATUS_TEXT = pa.array(STATUSES)
 _EPOCH_DAY = (EPOCH - dt.date(1970, 1, 1)).days  # Arrow's date32 counts days from 1970-01-01
 
 
-def _check_args(rows, dirty, updates=0.0, seed=42, limit: int = MAX_ROWS) -> None:
+def _check_args(
+    rows, dirty, updates=0.0, seed=42, limit: int = MAX_ROWS, reach=UPDATE_MAX_DAYS_BACK
+) -> None:
     if (
         isinstance(rows, bool)
         or not isinstance(rows, int | np.integer)
@@ -96,6 +109,15 @@ def _check_args(rows, dirty, updates=0.0, seed=42, limit: int = MAX_ROWS) -> Non
         raise ContractError(
             f"updates={updates!r} is out of range. Fix: choose a fraction from 0.0 to "
             f"{MAX_UPDATES} (the share of rows that change an earlier order's status)."
+        )
+    if (
+        isinstance(reach, bool)
+        or not isinstance(reach, int | np.integer)
+        or not 1 <= reach <= UPDATE_MAX_DAYS_BACK
+    ):
+        raise ContractError(
+            f"reach={reach!r} is out of range. Fix: choose a whole number of days from 1 to "
+            f"{UPDATE_MAX_DAYS_BACK} (how far back an update may refer to an order)."
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ContractError(f"seed={seed!r} is not a seed. Fix: choose a whole number from 0 on.")
@@ -129,7 +151,14 @@ def _as_text(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
 
 
 def _chunk(
-    day: int, start: int, stop: int, rows: int, n_updates: int, dirty: float, seed: int
+    day: int,
+    start: int,
+    stop: int,
+    rows: int,
+    n_updates: int,
+    dirty: float,
+    seed: int,
+    reach: int = UPDATE_MAX_DAYS_BACK,
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
     """Rows start..stop-1 of the day, and the positions of its defective rows.
 
@@ -152,15 +181,15 @@ def _chunk(
     ids = day * ORDER_ID_DAY_STRIDE + n
     days = np.full(m, day, dtype=np.int64)
     if n_up:
-        back, n = _update_targets(day, n_up, new_before, m - n_up, seed, index)
+        back, n = _update_targets(day, n_up, new_before, m - n_up, seed, index, reach)
         ids[is_update] = (day - back) * ORDER_ID_DAY_STRIDE + n
         days[is_update] = day - back
     customers, cents, status = order_attributes(ids, seed)
     if n_up:
-        step = _STATUS_STEP[status[is_update]]
+        first = status[is_update]
         draw = np.random.default_rng([seed, day, index, 3]).random(n_up)
-        later = step + 1 + np.floor(draw * (len(LIFECYCLE) - 1 - step)).astype(np.int64)
-        status[is_update] = _STATUS_OF_STEP[later]
+        choice = np.floor(draw * _NEXT_COUNT[first]).astype(np.int64)
+        status[is_update] = _NEXT_STATUS[first, choice]
     columns = {
         "order_id": pa.array(ids),
         "customer_id": pa.array(customers),
@@ -180,48 +209,50 @@ def _chunk(
 
 
 def _update_targets(
-    day: int, count: int, new_before: int, new_here: int, seed: int, index: int
+    day: int, count: int, new_before: int, new_here: int, seed: int, index: int, reach: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Days back and order numbers of `count` distinct earlier orders that can still move on.
+    """Days back and order numbers of `count` distinct earlier orders due for an update today.
 
-    A chunk draws from the order numbers its own new rows use (on the earlier days), so chunks
-    never pick the same order; orders already at the last lifecycle step are skipped.
+    The candidates are the orders of the `reach` days before whose update day is today
+    (`update_lag`) and whose status can still move on. A chunk draws from the order numbers its
+    own new rows use (on the earlier days), so chunks never pick the same order.
     """
-    max_back = min(UPDATE_MAX_DAYS_BACK, day)
-    population = max_back * new_here
-    if population == 0:
+    max_back = min(reach, day)
+    if max_back * new_here == 0:
         raise ContractError(
             f"{EPOCH + dt.timedelta(days=day)} has no earlier orders to update (the generator "
             f"starts on {EPOCH}). Fix: choose a later date or updates=0."
         )
-    rng = np.random.default_rng([seed, day, index, 2])
-    size = min(population, count + count // 4 + 64)
-    while True:
-        drawn = rng.choice(population, size=size, replace=False)
-        back = 1 + drawn // new_here
-        n = new_before + 1 + drawn % new_here
-        _, _, status = order_attributes((day - back) * ORDER_ID_DAY_STRIDE + n, seed)
-        movable = _STATUS_STEP[status] < len(LIFECYCLE) - 1
-        if movable.sum() >= count or size == population:
-            break
-        size = population
-    if movable.sum() < count:
+    back = np.repeat(np.arange(1, max_back + 1, dtype=np.int64), new_here)
+    n = np.tile(np.arange(new_before + 1, new_before + new_here + 1, dtype=np.int64), max_back)
+    ids = (day - back) * ORDER_ID_DAY_STRIDE + n
+    due = update_lag(ids, seed, UPDATE_MAX_DAYS_BACK) == back
+    back, n = back[due], n[due]
+    _, _, status = order_attributes(ids[due], seed)
+    movable = np.flatnonzero(_NEXT_COUNT[status] > 0)
+    if len(movable) < count:
         raise ContractError(
-            f"{count} updates need more earlier orders than the {int(movable.sum())} that can "
-            "still change status. Fix: use more rows, a later date or a smaller updates share."
+            f"{count} updates need more earlier orders than the {len(movable)} due to change "
+            f"status within reach={reach} days. Fix: use more rows, a longer reach (up to "
+            f"{UPDATE_MAX_DAYS_BACK}), a later date or a smaller updates share."
         )
-    chosen = np.flatnonzero(movable)[:count]
+    rng = np.random.default_rng([seed, day, index, 2])
+    chosen = rng.choice(movable, size=count, replace=False)
     return back[chosen], n[chosen]
 
 
-def _chunks(batch_date, rows, dirty, updates, seed, limit=MAX_ROWS) -> list[Callable[[], tuple]]:
+def _chunks(
+    batch_date, rows, dirty, updates, seed, limit=MAX_ROWS, reach=UPDATE_MAX_DAYS_BACK
+) -> list[Callable[[], tuple]]:
     """One call per chunk of the day, each making that chunk (the arguments checked first)."""
-    _check_args(rows, dirty, updates, seed, limit)
+    _check_args(rows, dirty, updates, seed, limit, reach)
     _, day = _day_of(batch_date)
-    rows, seed = int(rows), int(seed)
+    rows, seed, reach = int(rows), int(seed), int(reach)
     n_updates = int(round(rows * float(updates)))
     return [
-        partial(_chunk, day, start, min(start + CHUNK_ROWS, rows), rows, n_updates, dirty, seed)
+        partial(
+            _chunk, day, start, min(start + CHUNK_ROWS, rows), rows, n_updates, dirty, seed, reach
+        )
         for start in range(0, rows, CHUNK_ROWS)
     ]
 
@@ -235,6 +266,7 @@ def make_orders(
     dirty: float = 0.0,
     seed: int = 42,
     updates: float = 0.0,
+    reach: int = UPDATE_MAX_DAYS_BACK,
 ) -> pd.DataFrame:
     """One day's orders as the upstream system exports them: every value a string.
 
@@ -242,7 +274,7 @@ def make_orders(
     """
     tables = [
         pa.table(_as_text(make()[0]))
-        for make in _chunks(batch_date, rows, dirty, updates, seed, FRAME_MAX_ROWS)
+        for make in _chunks(batch_date, rows, dirty, updates, seed, FRAME_MAX_ROWS, reach)
     ]
     frame = pa.concat_tables(tables).to_pandas()
     return frame.astype(object)
@@ -255,6 +287,7 @@ def write_orders(
     dirty: float = 0.0,
     updates: float = 0.0,
     seed: int = 42,
+    reach: int = UPDATE_MAX_DAYS_BACK,
 ) -> int:
     """Write one day's orders as CSV to a path or a binary file object; return the rows written.
 
@@ -262,7 +295,7 @@ def write_orders(
     a temporary name and renamed when complete, so a killed run never leaves a partial file.
     The bytes are those of `csvtext.to_csv_bytes(make_orders(...))` with the same arguments.
     """
-    chunks = _chunks(batch_date, rows, dirty, updates, seed)
+    chunks = _chunks(batch_date, rows, dirty, updates, seed, reach=reach)
     if hasattr(target, "write"):
         write_chunks(target, chunks)
         return int(rows)

@@ -27,7 +27,7 @@ from lab.config import (
 )
 from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
 from lab.csvtext import to_csv_bytes
-from lab.datagen import write_orders
+from lab.datagen import UPDATE_MAX_DAYS_BACK, write_orders
 from lab.errors import ReconcileError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables
@@ -110,6 +110,7 @@ def land_batch(
     dirty: float = 0.0,
     *,
     updates: float = 0.0,
+    reach: int = UPDATE_MAX_DAYS_BACK,
     seed: int = 42,
     frame: pd.DataFrame | None = None,
     source: str | Path | None = None,
@@ -131,7 +132,7 @@ def land_batch(
     if source is not None:
         lake.put_file(Path(source), path)
         return path
-    knobs = {"dirty": dirty, "updates": updates, "seed": seed}
+    knobs = {"dirty": dirty, "updates": updates, "reach": reach, "seed": seed}
     knobs["rows"] = DEFAULT_ROWS if rows is None else rows
     local = lake.local_path(path)
     if local is not None:

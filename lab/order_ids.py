@@ -1,4 +1,4 @@
-"""What an order id decides: its customer, amount and first status, as pure functions of the id.
+"""What an order id decides: its customer, amount, first status and the day it may change status.
 
 An integer hash of the id and the seed (splitmix64, vectorised with numpy) draws each attribute, so
 any day's order can be reproduced from its id alone, without generating that day again.
@@ -56,3 +56,15 @@ def order_attributes(ids: np.ndarray, seed: int = 42) -> tuple[np.ndarray, np.nd
     amount = 1.0 - 30.0 * np.log(_uniform(ids, seed, 2) * _uniform(ids, seed, 3))
     cents = np.rint(amount * 100.0).astype(np.int64)
     return customers, cents, np.minimum(status, len(STATUSES) - 1)
+
+
+def update_lag(ids: np.ndarray, seed: int, longest: int) -> np.ndarray:
+    """The one day, 1 to `longest` days after it was placed, on which each order may change status.
+
+    A pure function of the id and the seed, so no two days' exports ever update the same order:
+    every update moves an order on from its first status, and a later delivery never contradicts
+    an earlier one.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    high = _hash(ids, seed, 4) >> np.uint64(32)  # uniform in [0, 2**32): scale, no division
+    return ((high * np.uint64(longest)) >> np.uint64(32)).astype(np.int64) + 1

@@ -70,7 +70,7 @@ def rows_per_run(runs: pd.DataFrame):
 
 
 def quality_over_runs(runs: pd.DataFrame):
-    """Expectations passed and failed by each quality gate."""
+    """Expectations passed and failed by each quality gate; the title says how many a gate has."""
     gates = runs[runs["step"] == "quality"].set_index("run_id")
     counts = gates["counts"].map(lambda c: json.loads(c or "{}"))
     table = pd.DataFrame(
@@ -80,7 +80,12 @@ def quality_over_runs(runs: pd.DataFrame):
         }
     )
     table.index = table.index.map(_label)  # relabel, not re-index: values keep their rows
-    fig, ax = _figure("Quality gate: expectations per run")
+    sizes = sorted(set(table["passed"] + table["failed"]))
+    if len(sizes) > 1:  # gates that ran different suites: say so rather than compare them
+        size = f"gates of {', '.join(map(str, sizes))} expectations: not the same checks"
+    else:
+        size = f"{sizes[0] if sizes else 0} a gate"
+    fig, ax = _figure(f"Quality gate: expectations per run ({size})")
     table.plot.bar(stacked=True, ax=ax, color=["#55A868", "#C44E52"], rot=30, width=0.7)
     ax.set_xlabel("")
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -13,6 +13,7 @@ import datetime as dt
 
 from lab import ingest, metrics
 from lab.contract import DEFAULT_ROWS, as_date
+from lab.datagen import UPDATE_MAX_DAYS_BACK
 
 
 def ingestion(
@@ -21,10 +22,11 @@ def ingestion(
     dirty: float = 0.0,
     run_id: str = "manual",
     updates: float = 0.0,
+    reach: int = UPDATE_MAX_DAYS_BACK,
 ):
     """Land the day's batch in the lake and load it into the warehouse (lesson 01)."""
     with metrics.step("ingestion", run_id) as step:
-        ingest.land_batch(run_date, rows=rows, dirty=dirty, updates=updates)
+        ingest.land_batch(run_date, rows=rows, dirty=dirty, updates=updates, reach=reach)
         result = ingest.load_batch(run_date, run_id=run_id)
         step.finish(**result.counts())
     return result
@@ -58,10 +60,10 @@ def monitoring(run_id: str = "manual"):
     return step
 
 
-# The share of each history day's rows that are status updates of earlier days' orders. None:
-# an update refers to an order up to seven days back, before the history's first day, and the
-# marts would show those early days as thin, half-empty dates a learner cannot explain.
-HISTORY_UPDATES = 0.0
+# The share of each history day's rows that are status updates of earlier days' orders (from the
+# second day on). Each day's updates reach back no further than the history's first day, so the
+# marts show no thin, half-empty dates before it.
+HISTORY_UPDATES = 0.05
 
 
 def simulate_history(
@@ -83,8 +85,9 @@ def simulate_history(
             dirty=0.08 if offset in dirty_days else 0.0,
             run_id=run_id,
             updates=HISTORY_UPDATES if offset else 0.0,
+            reach=min(max(offset, 1), UPDATE_MAX_DAYS_BACK),
         )
-        quality(day, run_id=run_id, suites=["orders"])
+        quality(day, run_id=run_id)
         run_ids.append(run_id)
     transformation(run_id=run_ids[-1])
     return run_ids

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from lab import transform
+from lab import steps, transform
 from lab.config import RAW_ORDERS
 from lab.errors import TransformError
 from lab.pipeline import DEFAULT_RUN_DATE
@@ -16,10 +16,15 @@ pytestmark = pytest.mark.slow
 
 PREPARED_HISTORY_DAYS = 2
 ROWS_A_DAY = 500
+# From the second day on, a share of each day's rows are status updates of earlier orders:
+# raw_orders keeps every delivery, stg_orders one row per order.
+ORDERS = PREPARED_HISTORY_DAYS * ROWS_A_DAY - (PREPARED_HISTORY_DAYS - 1) * round(
+    ROWS_A_DAY * steps.HISTORY_UPDATES
+)
 MODELS = {
     # name: (kind, rows)
     "stg_customers": ("view", 100),
-    "stg_orders": ("view", PREPARED_HISTORY_DAYS * ROWS_A_DAY),
+    "stg_orders": ("view", ORDERS),
     "customer_orders": ("table", 100),
     "daily_revenue": ("table", PREPARED_HISTORY_DAYS),
 }
@@ -60,9 +65,30 @@ def test_customer_orders_has_one_row_per_customer_with_orders_counted(built, pre
         "select count(*) as customers, count(distinct customer_id) as ids, "
         "sum(number_of_orders) as orders from customer_orders"
     ).iloc[0]
-    expected = (100, 100, PREPARED_HISTORY_DAYS * ROWS_A_DAY)
+    expected = (100, 100, ORDERS)
     got = (int(summary["customers"]), int(summary["ids"]), int(summary["orders"]))
     assert got == expected, f"expected (customers, ids, orders) {expected}, got {got}"
+
+
+def test_stg_orders_keeps_the_latest_of_each_orders_deliveries(built, prepared_sandbox):
+    counts = (
+        get_warehouse()
+        .query(
+            "select (select count(*) from raw_orders) as deliveries, "
+            "(select count(distinct order_id) from raw_orders) as orders, "
+            "(select count(*) from stg_orders) as staged, "
+            "(select count(*) from stg_orders s join raw_orders r using (order_id) "
+            " where r.batch_date > s.batch_date or (r.batch_date = s.batch_date "
+            " and r.status <> s.status)) as stale"
+        )
+        .iloc[0]
+    )
+    got = tuple(int(counts[k]) for k in ("deliveries", "orders", "staged", "stale"))
+    expected = (PREPARED_HISTORY_DAYS * ROWS_A_DAY, ORDERS, ORDERS, 0)
+    assert got == expected and ORDERS < expected[0], (
+        f"expected (deliveries, orders, staged, staged rows older than a delivery) {expected}, "
+        f"got {got}"
+    )
 
 
 def test_daily_revenue_has_one_row_per_history_day(built, prepared_sandbox):

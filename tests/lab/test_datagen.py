@@ -13,8 +13,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lab import contract, csvtext, datagen, defects, ingest, quality
+from lab import contract, csvtext, datagen, defects, ingest, quality, steps
+from lab.config import HISTORY_DAYS
 from lab.errors import ContractError, LabError
+from lab.warehouse import get_warehouse
 
 DAY = "2026-11-01"
 
@@ -124,7 +126,6 @@ def test_updates_repeat_the_original_order_with_a_later_status():
         back = (contract.as_date(DAY) - contract.as_date(date)).days
         assert 1 <= back <= datagen.UPDATE_MAX_DAYS_BACK, f"update of {date}, {back} days back"
         earlier[date] = datagen.make_orders(date, rows=rows, updates=share).set_index("order_id")
-    step = {s: i for i, s in enumerate(datagen.LIFECYCLE)}
     for row in updates.itertuples():
         original = earlier[row.order_date].loc[row.order_id]
         assert original["order_date"] == row.order_date, (row, original)
@@ -132,16 +133,16 @@ def test_updates_repeat_the_original_order_with_a_later_status():
             f"expected update {row.order_id} to keep customer and amount "
             f"{(original['customer_id'], original['amount'])}, got {(row.customer_id, row.amount)}"
         )
-        assert step[row.status] > step[original["status"]], (
-            f"expected a status later than {original['status']!r} for {row.order_id}, "
-            f"got {row.status!r}"
+        assert row.status in contract.STATUS_TRANSITIONS[original["status"]], (
+            f"expected {row.order_id} to move from {original['status']!r} to one of "
+            f"{contract.STATUS_TRANSITIONS[original['status']]}, got {row.status!r}"
         )
 
 
 def test_updates_across_chunks_never_repeat_an_id(tmp_path):
     rows = 2 * datagen.CHUNK_ROWS + 500_000
     path = tmp_path / "orders.csv"
-    datagen.write_orders(path, DAY, rows=rows, updates=0.5)
+    datagen.write_orders(path, DAY, rows=rows, updates=datagen.MAX_UPDATES)
     ids = pd.read_csv(path, usecols=["order_id"], dtype={"order_id": "int64"})["order_id"]
     assert len(ids) == rows, f"expected {rows} rows, got {len(ids)}"
     assert ids.is_unique, f"expected unique ids, repeated: {ids[ids.duplicated()].head().tolist()}"
@@ -149,7 +150,7 @@ def test_updates_across_chunks_never_repeat_an_id(tmp_path):
     n = ids % contract.ORDER_ID_DAY_STRIDE
     back = day - ids // contract.ORDER_ID_DAY_STRIDE
     assert back.between(0, datagen.UPDATE_MAX_DAYS_BACK).all(), sorted(back.unique())
-    new_orders = rows - rows // 2
+    new_orders = rows - round(rows * datagen.MAX_UPDATES)
     assert n.between(1, new_orders).all(), f"expected n in 1..{new_orders}, got {n.max()}"
 
 
@@ -170,8 +171,55 @@ def test_updates_out_of_range_is_a_contract_error_with_the_fix(updates):
     assert f"Fix: choose a fraction from 0.0 to {datagen.MAX_UPDATES}" in message, message
 
 
-def test_the_lifecycle_holds_every_status_once():
-    assert sorted(datagen.LIFECYCLE) == sorted(contract.STATUSES), datagen.LIFECYCLE
+def test_status_transitions_cover_every_status_and_only_move_forward():
+    moves = contract.STATUS_TRANSITIONS
+    assert sorted(moves) == sorted(contract.STATUSES), f"expected every status a key, got {moves}"
+    targets = {t for ts in moves.values() for t in ts}
+    assert targets <= set(contract.STATUSES), f"unknown targets {targets - set(moves)}"
+    assert moves["returned"] == (), f"expected 'returned' to be final, got {moves['returned']}"
+
+    def reachable(status, seen=()):
+        return {t for n in moves[status] if n not in seen for t in {n} | reachable(n, (*seen, n))}
+
+    cycles = [s for s in moves if s in reachable(s)]
+    assert not cycles, f"expected no status to lead back to itself, got {cycles}"
+
+
+def test_updates_reach_no_further_back_than_asked():
+    for reach in (1, 3):
+        frame = datagen.make_orders(DAY, rows=2_000, updates=0.05, reach=reach)
+        dates = frame["order_date"].map(contract.as_date)
+        back = {(contract.as_date(DAY) - d).days for d in dates}
+        assert back == set(range(reach + 1)), f"reach={reach}: updates came from {sorted(back)}"
+
+
+def test_no_two_days_update_the_same_order_so_deliveries_never_contradict():
+    days = [dt.date(2026, 10, 20) + dt.timedelta(days=n) for n in range(10)]
+    frames = [datagen.make_orders(d, rows=1_000, updates=0.3) for d in days]
+    history = pd.concat(frames, keys=[d.isoformat() for d in days], names=["batch", None])
+    history = history.reset_index(level=0)
+    updates = history[history["order_date"] != history["batch"]]
+    repeated = updates["order_id"][updates["order_id"].duplicated()].tolist()
+    assert len(updates) == 10 * 300 and not repeated, (
+        f"expected 3,000 updates of distinct orders, got {len(updates)}, repeated {repeated[:5]}"
+    )
+
+
+@pytest.mark.parametrize("reach", [0, datagen.UPDATE_MAX_DAYS_BACK + 1, 2.5, True])
+def test_reach_out_of_range_is_a_contract_error_with_the_fix(reach):
+    with pytest.raises(ContractError) as info:
+        datagen.make_orders(DAY, rows=10, updates=0.1, reach=reach)
+    message = str(info.value)
+    assert f"reach={reach!r} is out of range" in message, message
+    assert f"from 1 to {datagen.UPDATE_MAX_DAYS_BACK}" in message, message
+
+
+def test_too_few_orders_due_within_the_reach_is_a_contract_error_with_the_fix():
+    with pytest.raises(ContractError) as info:
+        datagen.make_orders(DAY, rows=1_000, updates=0.3, reach=1)
+    message = str(info.value)
+    assert "300 updates need more earlier orders than the" in message, message
+    assert "within reach=1 days. Fix: use more rows, a longer reach" in message, message
 
 
 # ---- dirt --------------------------------------------------------------------------------------
@@ -439,3 +487,67 @@ def test_streaming_memory_does_not_grow_with_rows():
     # the whole 4M-row CSV alone would be about 170 MB.
     assert large < small * 1.6, f"expected flat memory, got {peaks} (bytes live at the peak)"
     assert large < 120e6, f"expected under 120 MB live (measured: 58 MB), got {large / 1e6:.0f} MB"
+
+
+# ---- the prepared history ----------------------------------------------------------------------
+
+PREPARED_HISTORY_DAYS = HISTORY_DAYS
+
+
+@pytest.fixture
+def history(prepared_sandbox) -> pd.DataFrame:
+    """Every delivery the prepared history loaded, in batch order."""
+    frame = get_warehouse().query(
+        "select order_id, customer_id, order_date, status, batch_date from raw_orders "
+        "order by batch_date, order_id"
+    )
+    for column in ("order_date", "batch_date"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    return frame
+
+
+@pytest.mark.slow
+def test_the_prepared_history_carries_status_updates_within_itself(history):
+    days = sorted(history["batch_date"].unique())
+    assert len(days) == HISTORY_DAYS, f"expected {HISTORY_DAYS} history days, got {days}"
+    updates = history[history["order_date"] < history["batch_date"]]
+    per_day = updates.groupby("batch_date").size().reindex(days, fill_value=0)
+    share = len(updates) / len(history[history["batch_date"] > days[0]])
+    assert per_day.iloc[0] == 0 and (per_day.iloc[1:] > 0).all(), per_day.to_dict()
+    assert abs(share - steps.HISTORY_UPDATES) < 0.01, (
+        f"expected about {steps.HISTORY_UPDATES:.0%} of the rows after the first day to be "
+        f"updates, got {share:.2%} ({per_day.to_dict()})"
+    )
+    early = updates[updates["order_date"] < days[0]]
+    assert early.empty, f"expected updates of history orders only, got {early.head().to_dict()}"
+
+
+@pytest.mark.slow
+def test_each_update_of_the_history_moves_an_earlier_delivery_on(history):
+    first = history.drop_duplicates("order_id", keep="first").set_index("order_id")
+    updates = history[history["order_date"] < history["batch_date"]]
+    quarantined = get_warehouse().query(
+        "select cast(batch_date as varchar) as day, count(*) as n from quarantine_orders group by 1"
+    )
+    quarantined = dict(zip(quarantined["day"], quarantined["n"], strict=True))
+    wrong, refused = [], {}
+    for row in updates.itertuples():
+        if (
+            row.order_id not in first.index
+            or first.at[row.order_id, "batch_date"] >= row.batch_date
+        ):
+            day = row.order_date.isoformat()  # its first delivery can only have been refused
+            refused[day] = refused.get(day, 0) + 1
+            if refused[day] > quarantined.get(day, 0):
+                wrong.append(f"{row.order_id}: no earlier delivery before {row.batch_date}")
+            continue
+        before = first.loc[row.order_id]
+        if (before["customer_id"], before["order_date"]) != (row.customer_id, row.order_date):
+            wrong.append(f"{row.order_id}: customer or date changed")
+        elif row.status not in contract.STATUS_TRANSITIONS[before["status"]]:
+            wrong.append(f"{row.order_id}: {before['status']} -> {row.status}")
+    delivered = history["order_id"].value_counts()
+    assert not wrong and delivered.max() <= 2, (
+        f"expected each update to move an earlier delivery on by one transition, at most one "
+        f"update an order; got {wrong[:5]}, deliveries per order up to {delivered.max()}"
+    )

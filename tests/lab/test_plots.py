@@ -3,9 +3,11 @@
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from lab import metrics, plots
+from lab.suites import SUITES
 
 PREPARED_HISTORY_DAYS = 3
 PLOTS = [plots.step_durations, plots.rows_per_run, plots.quality_over_runs]
@@ -48,3 +50,35 @@ def test_quality_plot_stacks_passed_and_failed_expectations_per_gate(prepared_sa
     counts = [json.loads(text) for text in gates["counts"]]
     expected = sorted(float(c[kind]) for c in counts for kind in ("passed", "failed"))
     assert sorted(heights) == expected, f"expected bar heights {expected}, drew {heights}"
+
+
+def test_every_gate_of_the_history_checks_every_suite_so_the_quality_chart_compares_like(
+    prepared_sandbox,
+):
+    runs = metrics.step_runs()
+    gates = runs[runs["step"] == "quality"]
+    evaluated = {
+        run_id: json.loads(text)["evaluated"]
+        for run_id, text in zip(gates["run_id"], gates["counts"], strict=True)
+    }
+    expected = sum(len(expectations) for _, expectations in SUITES.values())
+    assert len(evaluated) == PREPARED_HISTORY_DAYS and set(evaluated.values()) == {expected}, (
+        f"expected each history gate to evaluate the {expected} expectations of the suites "
+        f"{sorted(SUITES)}, as the pipeline's gate does; got {evaluated}"
+    )
+
+
+def test_quality_plot_title_says_when_gates_ran_different_checks():
+    def runs(*counts):
+        return pd.DataFrame(
+            {
+                "run_id": [f"history_2026-10-2{i}" for i in range(len(counts))],
+                "step": "quality",
+                "counts": [json.dumps({"passed": p, "failed": f}) for p, f in counts],
+            }
+        )
+
+    same = plots.quality_over_runs(runs((12, 0), (11, 1))).axes[0].get_title(loc="left")
+    mixed = plots.quality_over_runs(runs((7, 0), (12, 0))).axes[0].get_title(loc="left")
+    assert same == "Quality gate: expectations per run (12 a gate)", same
+    assert mixed.endswith("(gates of 7, 12 expectations: not the same checks)"), mixed
