@@ -2,9 +2,10 @@
 
     python -m lab.exercises.dag_probe dags/my_first_dag.py [--test]
 
-Parses the DAG file as the scheduler would, applies the house rules of `lab.dag_rules` (the
-ones tests/dags holds the project's DAGs to) and the exercise's own (two tasks, one feeding
-the other), and with `--test` runs `dag.test()`. The last line printed is a JSON object:
+Applies the house rules of `lab.dag_rules` (the ones tests/dags holds the project's DAGs to):
+the parse-time rules on the source, then, for a file that does no work at parse time, Airflow's
+parse as the scheduler would; then the exercise's own (two tasks, one feeding the other), and
+with `--test` runs `dag.test()`. The last line printed is a JSON object:
 {"problems": [...], "states": {...}}.
 """
 
@@ -19,7 +20,7 @@ from lab import dag_rules
 
 
 def rules(path: Path) -> tuple[list[str], object]:
-    problems, dag = dag_rules.problems(dag_rules.load(path), path)
+    problems, dag = dag_rules.check(path)
     if dag is not None and (
         len(dag.tasks) < 2 or not any(t.downstream_task_ids for t in dag.tasks)
     ):

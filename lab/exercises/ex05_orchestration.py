@@ -231,6 +231,7 @@ EXERCISE = register(
                 [
                     "dags/example_dag.py is the model: one @dag function named as the file, schedule, a tz-aware start_date, catchup=False, tags, a docstring.",
                     "default_args with owner, retries and retry_policy=dag_support.retry_policy() (from lab import dag_support); two @task functions, one taking the other's result.",
+                    "Airflow runs the file's top and the @dag function's body every time it parses the file: import pandas or lab.ingest inside the task that uses them, and read a Variable or a connection inside a task (or write the template '{{ var.value.name }}').",
                 ],
                 SOLUTION_DAG,
             ),
@@ -239,7 +240,7 @@ EXERCISE = register(
                 "run it with dag.test() and see every task succeed (the check runs it)",
                 check_dag_test,
                 [
-                    "Heavy imports belong inside the task functions; a task that fails shows its traceback in the check's output.",
+                    "A task that fails shows its traceback in the check's output.",
                 ],
                 "the check runs dag.test() for you; lab.exercises.ex05_orchestration.probe(test=True) shows the task states",
             ),

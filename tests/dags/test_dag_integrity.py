@@ -1,8 +1,10 @@
 """Every DAG file parses cleanly and follows the house rules (one test a file, id = its path).
 
-Parsing happens with network, Airflow connections and variables, and the sandbox's settings
-patched to fail: a DAG file must do no work when the scheduler parses it. The rules
-themselves live in `lab.dag_rules`, which exercise 05 applies to a learner's DAG too.
+A DAG file must do no work when the scheduler parses it. `lab.dag_rules.problems` reads that
+from the source (heavy imports, Variables, connections, hooks, network calls outside tasks),
+and parsing happens with network, Airflow connections and variables, and the sandbox's
+settings patched to fail. The rules live in `lab.dag_rules`, which exercise 05 applies to a
+learner's DAG too.
 """
 
 from __future__ import annotations
@@ -134,6 +136,52 @@ def test_parse_time_work_is_reported(tmp_path: Path, statement: str, reported: s
     )
     errors = "\n".join(parse(bad).import_errors.values())
     assert reported in errors, errors
+
+
+def test_a_heavy_import_at_parse_time_breaks_the_house_rules(tmp_path: Path):
+    path = tmp_path / "heavy_dag.py"
+    path.write_text(
+        "import datetime as dt\n"
+        "import pandas as pd\n"
+        "from airflow.sdk import dag, task\n"
+        "from lab import dag_support\n"
+        "@dag(schedule=None, start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), catchup=False,\n"
+        "     tags=['x'], default_args=dag_support.default_args())\n"
+        "def heavy_dag():\n"
+        '    """Imports pandas where Airflow parses it."""\n'
+        "    @task\n"
+        "    def one():\n"
+        "        return len(pd.DataFrame())\n"
+        "    one()\n"
+        "heavy_dag()\n"
+    )
+    problems, _ = dag_rules.problems(parse(path), path)
+    assert problems == [
+        "line 2: `import pandas as pd` runs every time Airflow parses the file (every 30 s): "
+        "move `import pandas as pd` into the task function that uses it"
+    ], problems
+
+
+def test_the_light_modules_are_loaded_before_airflow_parses_a_dag_file():
+    """What lab.dag_rules lets a DAG file import at parse time costs nothing: Airflow has it."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "import airflow.sdk\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    missing = sorted(set(dag_rules.LIGHT_MODULES) - loaded - {"__future__"})
+    assert not missing, (
+        f"lab.dag_rules.LIGHT_MODULES lists {missing}, which Airflow does not load before it "
+        "parses a DAG file: take them off the list (a DAG file then imports them in its tasks)"
+    )
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[str(p.relative_to(REPO_ROOT)) for p in DAG_FILES])
