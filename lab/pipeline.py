@@ -67,9 +67,11 @@ class PipelineRun:
 def notebook_parameters(
     run_date, run_id: str, rows: int, dirty: float, profile: str, source_file: str | None = None
 ) -> dict:
-    """The parameters every pipeline notebook's `parameters` cell declares.
+    """A run's parameters; each pipeline notebook gets those its `parameters` cell declares
+    (see `declared_parameters`).
 
-    `source_file`: a delivered CSV that lesson 01 lands instead of generating the day's batch.
+    `source_file`: a delivered CSV that lesson 01 lands instead of generating the day's batch
+    (lesson 01 alone declares it).
     """
     return {
         "run_date": as_date(run_date).isoformat(),
@@ -103,6 +105,15 @@ def execute_notebook(
         _papermill(notebook, output, parameters, cwd, kernel)
 
 
+def declared_parameters(notebook: Path, parameters: dict) -> dict:
+    """The `parameters` that the notebook's `parameters` cell declares: papermill injects the
+    others too, and warns "Passed unknown parameter" for each."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    return {name: value for name, value in parameters.items() if name in declared}
+
+
 def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -111,7 +122,7 @@ def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel
         papermill.execute_notebook(
             str(notebook),
             str(output),
-            parameters=parameters,
+            parameters=declared_parameters(notebook, parameters),
             cwd=str(cwd),
             kernel_name="python3",
             progress_bar=False,

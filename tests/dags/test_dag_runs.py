@@ -117,6 +117,26 @@ def test_notebook_pipeline_runs_each_lesson_with_the_run_parameters(sandbox_copy
     assert link.endswith(f"{run_id}/03_great_expectations.ipynb"), link
 
 
+def test_each_pipeline_notebook_gets_only_the_parameters_it_declares(sandbox_copy, caplog, capfd):
+    """The DAG's tasks and `make pipeline` run notebooks through `lab.pipeline.execute_notebook`:
+    lesson 01 alone declares `source_file`, so papermill must not be handed it elsewhere."""
+    from lab import pipeline
+
+    settings = get_settings()
+    params = pipeline.notebook_parameters("2026-11-02", "declared", 50, 0.0, settings.profile)
+    assert "source_file" in params, params
+    output = settings.runs_dir / "declared" / "04_monitoring.ipynb"
+    with caplog.at_level("WARNING"):
+        pipeline.execute_notebook(
+            settings.notebooks_dir / "04_monitoring.ipynb", output, params, settings.notebooks_dir
+        )
+    said = caplog.text + "".join(capfd.readouterr())
+    assert "unknown parameter" not in said, said
+    cells = json.loads(output.read_text())["cells"]
+    injected = next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))
+    assert "source_file" not in "".join(injected["source"]), injected["source"]
+
+
 def test_dirty_batch_fails_the_quality_task_keeps_its_notebook_and_stops_the_run(
     sandbox_copy, airflow_db
 ):

@@ -41,6 +41,35 @@ def test_a_run_with_the_right_parameters_passes_and_wrong_ones_are_named(exercis
     done(check(), "1")
 
 
+def test_the_solutions_papermill_run_passes_and_its_output_carries_no_kernel_warning(
+    exercise_sandbox, monkeypatch
+):
+    """The solution's first cell and its papermill cell, run as the grader runs a notebook:
+    the kernel papermill starts is the sandbox's own, quiet about its TCP transport."""
+    import nbformat
+
+    from lab.exercises import grading
+
+    # ipykernel shows what a process it started writes to stderr in the cell, as a learner
+    # sees it, unless it runs under pytest: the kernel must not know it does.
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    settings = get_settings()
+    solution = nbformat.read(
+        settings.exercises_dir / "solutions" / "05_orchestration.ipynb", as_version=4
+    )
+    code = [c for c in solution.cells if c.cell_type == "code"]
+    papermill_cell = next(c for c in code if "papermill.execute_notebook" in c.source)
+    notebook = nbformat.v4.new_notebook(cells=[code[0], papermill_cell])
+    notebook.metadata = solution.metadata
+    path = settings.exercises_dir / "papermill_run.ipynb"
+    nbformat.write(notebook, path)
+    assert grading.run_notebook(path), "the solution's papermill cell raised"
+    outputs = nbformat.read(path, as_version=4).cells[1].outputs
+    said = "".join(o.get("text", "") for o in outputs)
+    assert "without encryption" not in said and "WARNING" not in said, said
+    done(check(), "1")
+
+
 def test_a_copied_notebook_is_not_a_papermill_run(exercise_sandbox):
     settings = get_settings()
     (settings.runs_dir / ex.OUTPUT_FOLDER).mkdir(parents=True)
@@ -74,8 +103,10 @@ def bad_dag(old: str, new: str) -> str:
             ("one DAG whose dag_id is 'my_first_dag'",),
         ),
         (
-            bad_dag("import datetime as dt", "import datetime as dt\nimport not_a_module"),
-            ("import error",),
+            bad_dag(
+                "from airflow.sdk import dag, task", "from airflow.sdk import dag, not_a_name, task"
+            ),
+            ("import error", "not_a_name"),
         ),
     ],
     ids=["no-tags-catchup", "no-retries", "one-task", "wrong-dag-id", "import-error"],
@@ -85,6 +116,74 @@ def test_dags_that_break_the_rules_are_named(exercise_sandbox, code, problems):
     feedback = check()
     not_done(feedback, "2", "breaks the DAG rules", *problems)
     not_done(feedback, "3", "must pass the rules first")
+
+
+HEAVY = "runs every time Airflow parses the file (every 30 s)"
+PARSE_TIME_VARIABLE = "reads an Airflow Variable (a metadata database query) every time Airflow"
+
+
+@pytest.mark.parametrize(
+    ("code", "problems"),
+    [
+        (
+            bad_dag("import datetime as dt\n", "import datetime as dt\n\nimport pandas as pd\n"),
+            (f"line 11: `import pandas as pd` {HEAVY}", "move `import pandas as pd` into the task"),
+        ),
+        (
+            bad_dag("from lab import dag_support\n", "from lab import dag_support, ingest\n"),
+            (f"`from lab import ingest` {HEAVY}",),
+        ),
+        (
+            bad_dag("import datetime as dt\n", "import datetime as dt\n\nimport lab.ingest as x\n"),
+            ("move `import lab.ingest as x` into the task function",),
+        ),
+        (
+            bad_dag(
+                "import datetime as dt\n", "import datetime as dt\n\nif True:\n    import pandas\n"
+            ),
+            (f"line 12: `import pandas` {HEAVY}",),
+        ),
+        (
+            bad_dag(
+                "from lab import dag_support\n",
+                "from lab import dag_support\nfrom airflow.sdk import Variable\n\n"
+                "OWNER = Variable.get('owner', default='learner')\n",
+            ),
+            (f"`Variable.get('owner', default='learner')` {PARSE_TIME_VARIABLE}",),
+        ),
+        (
+            bad_dag(
+                "    @task(pool=dag_support.WAREHOUSE_POOL)\n",
+                "    from airflow.sdk import Variable\n\n    day = Variable.get('day')\n\n"
+                "    @task(pool=dag_support.WAREHOUSE_POOL)\n",
+            ),
+            (
+                f"`Variable.get('day')` {PARSE_TIME_VARIABLE}",
+                "(in the body of @dag my_first_dag, which runs at parse time)",
+            ),
+        ),
+    ],
+    ids=["pandas", "lab-ingest", "import-as", "inside-if-true", "variable", "variable-in-dag-body"],
+)
+def test_dags_that_work_at_parse_time_are_not_yet_named_with_the_line(
+    exercise_sandbox, code, problems
+):
+    exercises.write_file(ex.DAG_FILE, code)
+    feedback = check()
+    not_done(feedback, "2", "breaks the DAG rules", *problems)
+    not_done(feedback, "3", "must pass the rules first")
+
+
+def test_a_dag_reading_variables_in_its_tasks_and_templates_follows_the_rules(exercise_sandbox):
+    code = bad_dag(
+        "    @task\n    def report(dates: list[str]) -> str:\n",
+        "    @task\n    def report(dates: list[str], greeting='{{ var.value.greeting }}') -> str:\n"
+        "        import pandas as pd\n        from airflow.sdk import Variable\n\n"
+        "        Variable.get('owner', default='learner')\n        pd.Series(dates)\n",
+    )
+    exercises.write_file(ex.DAG_FILE, code)
+    verdict = ex.check_dag_rules(None)
+    assert verdict.done, verdict.message
 
 
 def test_the_solution_dag_passes_dag_test_and_a_failing_task_is_named(exercise_sandbox):
