@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 UV_BOOTSTRAP := tools/bootstrap-uv.sh
 PORT   ?= 8888
 
-.PHONY: help env lab pipeline notebooks test lint setup reset doctor bench bench-ingest
+.PHONY: help env lab pipeline notebooks test test-all lint setup reset doctor bench bench-ingest
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -54,8 +54,19 @@ lint: env ## ruff over the code, sqlfluff over the dbt models (.sqlfluff)
 	$(BIN)/ruff check lab tests bench dags
 	$(BIN)/sqlfluff lint dbt/models dbt/macros --disable-progress-bar
 
-test: env lint ## run the whole test suite
-	$(BIN)/pytest
+# WORKERS=2: two pytest-xdist processes, a test file in one of them (prepared states are shared).
+# pytest's exit 5 means it selected no test: a failure, said in words (make shows only "Error 5").
+WORKERS ?= 1
+PYTEST = status=0; $(BIN)/pytest $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile) \
+	$(1) $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status = 5 ]; then echo "pytest selected no test with $(1) PYTEST_ARGS=\"$(PYTEST_ARGS)\";" \
+	"check the filter (slow tests run only in make test-all)."; fi; exit $$status
+
+test: env lint ## quick tier: lint and every test not marked slow (PYTEST_ARGS="-k doctor", WORKERS=2)
+	@$(call PYTEST,-m "not slow")
+
+test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (what CI runs)
+	@$(call PYTEST,)
 
 bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clone to JupyterLab)
 	$(BIN)/python bench/pipeline.py $(if $(COLD),--cold)

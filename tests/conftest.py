@@ -6,8 +6,11 @@
 - `postgres_dsn`: a fresh database on the PostgreSQL server at 127.0.0.1:5432.
 - `s3_server`: a moto S3 server on a free local port.
 - `free_port`: a port nothing listens on; `chromium`: a headless browser (Playwright).
-- `prepared_sandbox` / `sandbox_copy`: a sandbox after `lab.sandbox.prepare()`, built once a
+- `prepared_sandbox` / `sandbox_copy`: a sandbox after `lab.sandbox.prepare()`, a copy a
   module (the module's `PREPARED_HISTORY_DAYS` says how many days of history it needs).
+- `prepared_templates` (session): `prepare()` runs once a test run (xdist workers share it)
+  for each kind of state and number of history days; modules get copies (a copy takes
+  ~0.1 s, a prepare 8-33 s on a busy 2-core machine).
 
 Plain helpers (free_port(), scratch_database(), json_server(), jupyterlab_server()) are in
 tests/helpers.py.
@@ -16,6 +19,7 @@ tests/helpers.py.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -69,14 +73,16 @@ class LabPaths:
         mp.setenv("GX_ANALYTICS_ENABLED", "false")
 
 
+def lab_paths_in(base: Path) -> LabPaths:
+    """The LabPaths of a state `make_lab_paths(base)` created (or a copy of one)."""
+    return LabPaths(
+        base=base, home=base / "home", runs_dir=base / "runs", gx_root=base / "great_expectations"
+    )
+
+
 def make_lab_paths(base: Path) -> LabPaths:
     """Create a state folder with a copy of the committed GX project (minus `uncommitted/`)."""
-    paths = LabPaths(
-        base=base,
-        home=base / "home",
-        runs_dir=base / "runs",
-        gx_root=base / "great_expectations",
-    )
+    paths = lab_paths_in(base)
     paths.home.mkdir(parents=True, exist_ok=True)
     paths.runs_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(GX_SOURCE, paths.gx_root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
@@ -228,18 +234,65 @@ def chromium(require_server):
 # --- a prepared sandbox ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def prepared_state(request: pytest.FixtureRequest, tmp_path_factory) -> LabPaths:
-    """`lab.sandbox.prepare()` once a module, for PREPARED_HISTORY_DAYS days (default 0)."""
-    from lab import sandbox
+class PreparedTemplates:
+    """Sandbox states prepared once a test run, by key; `copy()` gives a private copy.
 
-    days = getattr(request.module, "PREPARED_HISTORY_DAYS", 0)
-    paths = make_lab_paths(tmp_path_factory.mktemp("prepared"))
-    with using(paths):
-        assert sandbox.prepare(history_days=days, say=lambda _: None), (
-            f"expected prepare() to prepare a fresh state in {paths.home}, it said it was ready"
+    A prepared state holds no path that must match its folder (the warehouse records where
+    a batch came from, as history only), so a copy in another folder works like the original.
+    Under pytest-xdist the workers share the templates: the first to need one builds it while
+    holding a lock, the others wait for it.
+    """
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._factory = tmp_path_factory
+        shared = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            shared = shared.parent  # the run's folder, above each worker's own
+        self._folder = shared / "prepared-templates"
+        self._folder.mkdir(exist_ok=True)
+
+    def copy(self, key: tuple, build: Callable[[Path], None], name: str) -> Path:
+        """A fresh copy of the state `build(folder)` prepares, built the first time `key` is seen."""
+        label = "-".join(str(part) for part in (name, *key))
+        template = self._folder / label
+        with open(self._folder / f"{label}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (template / ".built").exists():
+                shutil.rmtree(template, ignore_errors=True)  # a build that failed half-way
+                template.mkdir()
+                build(template)
+                (template / ".built").touch()
+        base = self._factory.mktemp(name)
+        shutil.copytree(
+            template,
+            base,
+            symlinks=True,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(".built"),
         )
-    return paths
+        return base
+
+
+@pytest.fixture(scope="session")
+def prepared_templates(tmp_path_factory: pytest.TempPathFactory) -> PreparedTemplates:
+    return PreparedTemplates(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def prepared_state(request: pytest.FixtureRequest, prepared_templates) -> LabPaths:
+    """A module's copy of `lab.sandbox.prepare()` for PREPARED_HISTORY_DAYS days (default 0)."""
+    days = getattr(request.module, "PREPARED_HISTORY_DAYS", 0)
+
+    def build(base: Path) -> None:
+        from lab import sandbox
+
+        paths = make_lab_paths(base)
+        with using(paths):
+            assert sandbox.prepare(history_days=days, say=lambda _: None), (
+                f"expected prepare() to prepare a fresh state in {paths.home}, it said it was ready"
+            )
+
+    return lab_paths_in(prepared_templates.copy(("lab", days), build, "prepared"))
 
 
 @pytest.fixture
@@ -254,11 +307,6 @@ def sandbox_copy(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch, tmp_p
     """A private copy of the module's prepared sandbox: for tests that change it."""
     base = tmp_path / "copy"
     shutil.copytree(prepared_state.base, base)
-    paths = LabPaths(
-        base=base,
-        home=base / prepared_state.home.name,
-        runs_dir=base / prepared_state.runs_dir.name,
-        gx_root=base / prepared_state.gx_root.name,
-    )
+    paths = lab_paths_in(base)
     paths.apply(monkeypatch)
     return paths

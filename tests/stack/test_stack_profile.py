@@ -34,6 +34,9 @@ from tests.helpers import (
     scratch_database,
 )
 
+# The module's stack_run runs lessons 01-04 with papermill on the stack profile: end to end.
+pytestmark = pytest.mark.slow
+
 RUN_DATE = "2026-11-01"
 HISTORY_DATE = "2026-10-31"  # prepare(history_days=1) loads the day before RUN_DATE
 HISTORY_ROWS = 500  # lab.datagen.DEFAULT_ROWS, what the history step loads
