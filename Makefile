@@ -107,3 +107,16 @@ logs: ## follow the stack's logs (SERVICE=airflow-scheduler for one)
 
 doctor-stack: env ## check Docker, Compose, memory, disk, ports, .env and permissions before `make up`
 	$(BIN)/lab doctor --stack
+
+# No image registry reachable: stand-in images built from Debian packages (docs/stack.md,
+# "Without a registry"). Not part of `make test`. Its own project name keeps its volumes apart.
+OFFLINE_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo $(VENV)/lib/python3.11/site-packages/compose/docker-compose)
+OFFLINE := --project-name data-engineering-sandbox-offline -f docker-compose.yml -f docker/offline/compose.override.yml
+.PHONY: stack-offline stack-offline-down
+stack-offline: dotenv ## no registry: build stand-ins from Debian packages, start postgres and prometheus on them
+	docker/offline/build.sh
+	$(OFFLINE_COMPOSE) --env-file $(ENV_FILE) $(OFFLINE) up -d --wait postgres prometheus
+	$(OFFLINE_COMPOSE) --env-file $(ENV_FILE) $(OFFLINE) ps
+
+stack-offline-down: ## stop `make stack-offline` and delete its volumes
+	$(OFFLINE_COMPOSE) --env-file $(ENV_FILE) $(OFFLINE) down --volumes --remove-orphans
