@@ -75,6 +75,14 @@ bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clon
 bench-ingest: env ## ingestion benchmark at 1M and 10M rows, writes bench/results/ingest.json (ARGS="--quick")
 	$(BIN)/python bench/ingest.py $(ARGS)
 
+.PHONY: grade progress
+grade: env ## check an exercise in this sandbox: make grade N=1 (N=submitted/ grades a class's folder)
+	@if [ -z "$(N)" ]; then echo "Which exercise? Fix: make grade N=1 (1 to 5), or N=submitted/ for a folder." >&2; exit 2; fi
+	@$(BIN)/lab grade $(N) $(ARGS)
+
+progress: env ## your exercises: lessons x tasks, done or not yet
+	@$(BIN)/lab progress
+
 # ---- the `stack` profile: Docker Compose (see docs/stack.md) ----
 COMPOSE  ?= docker compose
 ENV_FILE ?= .env

@@ -1,4 +1,5 @@
-"""The `lab` command: setup, pipeline, doctor (--stack), datagen, reset, grade, progress, solve.
+"""The `lab` command: setup, pipeline, doctor (--stack), datagen, ingest, reset, grade, progress,
+solve, dbt, jupyter, notebooks, airflow.
 
 This module holds the parser and the dispatch; the commands' handlers are in `lab.cli_data`,
 `lab.cli_learn` and `lab.cli_tools`, and import what they need only when they run.
@@ -14,7 +15,7 @@ import sys
 
 from lab.cli_data import _cmd_datagen, _cmd_ingest, _cmd_pipeline
 from lab.cli_learn import _cmd_doctor, _cmd_grade, _cmd_progress, _cmd_reset, _cmd_setup, _cmd_solve
-from lab.cli_tools import _cmd_airflow, _cmd_jupyter, _cmd_notebooks
+from lab.cli_tools import _cmd_airflow, _cmd_dbt, _cmd_jupyter, _cmd_notebooks
 from lab.errors import LabError
 
 
@@ -180,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_notebooks)
 
     p = sub.add_parser(
+        "dbt",
+        help="dbt's command line on the sandbox's warehouse: lab dbt build --select staging",
+        description="Everything after `dbt` goes to dbt, with the active profile's warehouse, "
+        "--project-dir and --profiles-dir set to dbt/; the exit code is dbt's.",
+        add_help=False,
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of `dbt`")
+    p.set_defaults(func=_cmd_dbt)
+
+    p = sub.add_parser(
         "airflow",
         help="Airflow on this machine (what `make airflow` runs), or its command line",
         description="`lab airflow start`: Airflow's components on 127.0.0.1 with the login "
@@ -204,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "airflow" and args.airflow_command == "cli":
         # everything after `cli` goes to airflow as written (its own --help too)
         args.args, unknown = argv[argv.index("cli") + 1 :], []
+    if args.command == "dbt":  # everything after `dbt` goes to dbt as written (its --help too)
+        args.args, unknown = argv[argv.index("dbt") + 1 :], []
     if unknown and args.command != "jupyter":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "jupyter":  # everything lab does not know goes to JupyterLab

@@ -80,6 +80,7 @@ def _cmd_pipeline(args) -> int:
 def summary_text(run, seconds: float) -> str:
     """The end-of-run summary: what each step did, and where the executed notebooks are."""
     from lab import metrics
+    from lab.config import get_settings, shown_path
 
     steps = metrics.step_runs(run.run_id)
     counts = {row.step: json.loads(row.counts or "{}") for row in steps.itertuples()}
@@ -103,5 +104,5 @@ def summary_text(run, seconds: float) -> str:
         )
     if "monitoring" in counts:
         lines.append(f"  monitoring  {counts['monitoring'].get('runs', 0)} runs in the ops tables")
-    lines.append(f"  notebooks   {run.folder}")
+    lines.append(f"  notebooks   {shown_path(run.folder, get_settings().root)}")
     return "\n".join(lines)

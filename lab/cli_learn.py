@@ -84,6 +84,13 @@ def _cmd_grade(args) -> int:
         and not args.target.isdigit()
     ):
         return _grade_folder(target, args)
+    if not args.target.isdigit() and ("/" in args.target or target.suffix == ".ipynb"):
+        print(
+            f"error: {args.target} does not exist. Fix: give an exercise number (1-5), or the "
+            "path of a folder of learners' notebooks (or of one notebook).",
+            file=sys.stderr,
+        )
+        return 2
     try:
         exercise = exercises.get(args.target)
     except exercises.ExerciseError as exc:  # the argument names no exercise: a usage error
@@ -101,41 +108,37 @@ def _cmd_grade(args) -> int:
 
 
 def _grade_folder(folder, args) -> int:
-    import re
     import tempfile
     from pathlib import Path
 
+    from lab import exercises
+    from lab.config import get_settings, shown_path
     from lab.exercises import grading
 
-    lesson = args.lesson
-    if lesson is None:
-        books = [folder] if folder.is_file() else folder.rglob("*.ipynb")
-        names = {m.group(1) for p in books if (m := re.match(r"(\d\d)_", p.name))}
-        if len(names) != 1:
-            raise exercises_error(
-                f"Cannot tell which exercise the notebooks in {folder} are (found {sorted(names) or 'none'}). "
-                "Fix: add --lesson N."
-            )
-        lesson = names.pop()
+    lesson = exercises.lesson_key(args.lesson) if args.lesson else None
     source = folder if folder.is_dir() else folder.parent
-    with tempfile.TemporaryDirectory(prefix="lab-grade-") as work:
-        header, rows = grading.grade_folder(lesson, folder, Path(work))
-    if not rows:
-        print(f"No submissions found in {source}.")
+    groups, skipped = grading.find_submissions(folder, lesson)
+    for line in skipped:
+        print(line)
+    if not groups:
+        print(f"No submissions to grade in {shown_path(source, get_settings().root)}.")
         return 1
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    out = Path(args.csv) if args.csv else source / f"grades_{lesson}.csv"
-    grading.write_csv(out, header, rows)
-    print(f"Wrote {out}")
-    return 0
-
-
-def exercises_error(message: str):
-    from lab.exercises import ExerciseError
-
-    return ExerciseError(message)
+    if args.csv and len(groups) > 1:
+        raise exercises.ExerciseError(
+            f"{folder} holds notebooks of exercises {' and '.join(groups)}, and --csv names one "
+            "file. Fix: grade one exercise at a time with --lesson N."
+        )
+    for key, found in groups.items():
+        print(f"Exercise {key}: {len(found)} notebook{'s' if len(found) > 1 else ''}")
+        with tempfile.TemporaryDirectory(prefix="lab-grade-") as work:
+            header, rows = grading.grade_submissions(key, found, Path(work))
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        out = Path(args.csv) if args.csv else source / f"grades_{key}.csv"
+        grading.write_csv(out, header, rows)
+        print(f"Wrote {shown_path(out.resolve(), get_settings().root)}")
+    return 1 if skipped else 0
 
 
 def _cmd_progress(args) -> int:

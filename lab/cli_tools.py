@@ -1,11 +1,13 @@
-"""`lab jupyter`, `lab notebooks` and `lab airflow`: JupyterLab (`make lab`), the lesson notebooks
-re-executed, and Airflow on this machine (`make airflow`)."""
+"""`lab jupyter`, `lab notebooks`, `lab dbt` and `lab airflow`: JupyterLab (`make lab`), the lesson
+notebooks re-executed, dbt's command line on the sandbox, and Airflow on this machine
+(`make airflow`)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) -> list[str]:
@@ -13,7 +15,7 @@ def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) ->
 
     It logs warnings and errors only; `lab jupyter` prints the one line a learner needs (the URL).
     """
-    import os
+    import shutil
 
     from lab.config import get_settings
 
@@ -32,6 +34,11 @@ def jupyter_command(port: int, extra: list[str] | None = None, root_dir=None) ->
         "--ServerApp.log_level=WARN",
         "--LabApp.log_level=WARN",
     ]
+    # The terminal's shell as the server's own environment left it (PATH from `jupyter_env`). Without
+    # this, a server whose output is no terminal (a service, a container, a script) starts login
+    # shells, and a login profile such as Debian's /etc/profile resets PATH.
+    shell = os.environ.get("SHELL") or shutil.which("sh") or "/bin/sh"
+    command.append(f"--ServerApp.terminado_settings=shell_command={[shell]!r}")
     if not _has_browser():  # a server or container: no "No web browser found" warning
         command.append("--ServerApp.open_browser=False")
     if os.geteuid() == 0:  # JupyterLab refuses root unless told; containers and CI often are
@@ -83,6 +90,20 @@ def jupyter_settings() -> dict[str, str]:
         # first on the path: this python3 kernel wins over the environment's own
         "JUPYTER_PATH": os.pathsep.join(p for p in (str(data), jupyter_path) if p),
     }
+
+
+def jupyter_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment JupyterLab runs in: `base` (the process's own) with its settings, and
+    this Python environment's `bin` first on PATH, so that `lab`, `dbt` and `python` in its
+    terminals and `!` commands are the sandbox's, as after `source .venv/bin/activate`."""
+    env = dict(os.environ if base is None else base)
+    env.update(jupyter_settings())
+    bin_dir = str(Path(sys.executable).parent)
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
+    env["PATH"] = os.pathsep.join([bin_dir, *rest])
+    if sys.prefix != sys.base_prefix:  # a virtual environment, as `activate` says it
+        env["VIRTUAL_ENV"] = sys.prefix
+    return env
 
 
 def kernel_spec() -> dict:
@@ -161,7 +182,7 @@ def _cmd_jupyter(args) -> int:
         print("ready.", flush=True)
     else:
         _prepare_in_a_child()
-    env = {**os.environ, **jupyter_settings()}  # for JupyterLab only: this process is replaced
+    env = jupyter_env()  # for JupyterLab only: this process is replaced
     token, token_option = _token(args.extra)
     command = jupyter_command(args.port, [*token_option, *args.extra])
     print(
@@ -187,3 +208,9 @@ def _cmd_airflow(args) -> int:
     if args.airflow_command == "start":
         return airflow_local.standalone(port=args.port)
     return airflow_local.run_cli(args.args)
+
+
+def _cmd_dbt(args) -> int:
+    from lab import transform
+
+    return transform.command_line(args.args)

@@ -216,6 +216,19 @@ def get_settings() -> Settings:
     )
 
 
+def shown_path(path: str | Path, root: Path) -> str:
+    """A path as output shows it: relative to the project root (or `~`) when inside it."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    if path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    home = Path.home()
+    if path.is_relative_to(home):
+        return "~/" + path.relative_to(home).as_posix()
+    return str(path)
+
+
 @contextmanager
 def environ(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for a block, then put back what was there before."""

@@ -24,11 +24,12 @@ from lab.config import (
     RAW_ORDERS,
     Settings,
     get_settings,
+    shown_path,
 )
 from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
 from lab.csvtext import to_csv_bytes
 from lab.datagen import UPDATE_MAX_DAYS_BACK, write_orders
-from lab.errors import ReconcileError
+from lab.errors import BatchFileError, ReconcileError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables
 from lab.warehouse import Warehouse, get_warehouse
@@ -104,6 +105,19 @@ def batch_path(batch_date: dt.date | str, settings: Settings | None = None) -> s
     )
 
 
+def missing_path_error(path: str | Path) -> BatchFileError:
+    """The one sentence for a delivery path that does not exist: a file, or a folder of them."""
+    text = str(path)
+    kind = "folder" if text.endswith(("/", "\\")) else "file" if Path(text).suffix else "path"
+    where, root = Path(text).resolve(), get_settings().root
+    shown = shown_path(where, root) + (" in the project" if where.is_relative_to(root) else "")
+    looked = "" if shown == f"{Path(text).as_posix()} in the project" else f" (looked for {shown})"
+    return BatchFileError(
+        f"The {kind} {text} does not exist{looked}. Fix: check the name and the folder you run "
+        "the command from; give a CSV file or a folder of them."
+    )
+
+
 def land_batch(
     batch_date: dt.date | str,
     rows: int | None = None,
@@ -130,6 +144,8 @@ def land_batch(
         lake.write_bytes(path, to_csv_bytes(frame))
         return path
     if source is not None:
+        if not Path(source).exists():
+            raise missing_path_error(source)
         lake.put_file(Path(source), path)
         return path
     knobs = {"dirty": dirty, "updates": updates, "reach": reach, "seed": seed}

@@ -14,7 +14,7 @@ from lab import delivery
 from lab.config import Settings, get_settings
 from lab.contract import as_date
 from lab.errors import BatchFileError, LabError
-from lab.ingest import IngestResult, land_batch, load_batch
+from lab.ingest import IngestResult, land_batch, load_batch, missing_path_error
 
 _DATE_SEGMENT = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
@@ -46,6 +46,8 @@ def ingest_file(
 ) -> IngestResult:
     """Check a file of your own, land it as it arrived, and load it."""
     settings = settings or get_settings()
+    if not Path(path).exists():  # the first thing to say about a path that is not there
+        raise missing_path_error(path)
     batch_date = date_for(path, batch_date)
     delivery.inspect(path)  # refuse a file that is no delivery before it reaches the lake
     land_batch(batch_date, source=path, settings=settings)
@@ -76,7 +78,12 @@ def ingest_path(
     run_id: str = "manual",
     progress: bool = False,
 ) -> list[IngestResult]:
-    """`lab ingest`: every file of a folder (or one file); a refused file does not stop the rest."""
+    """`lab ingest`: every file of a folder (or one file); a refused file does not stop the rest.
+
+    A path that does not exist is refused as a whole (BatchFileError), before any date is read.
+    """
+    if not Path(path).exists():
+        raise missing_path_error(path)
     settings = get_settings()
     results, seen = [], {}
     for file in delivered_files(path):

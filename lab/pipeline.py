@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.config import PIPELINE_NOTEBOOKS, Settings, environ, get_settings
+from lab.config import PIPELINE_NOTEBOOKS, Settings, environ, get_settings, shown_path
 from lab.contract import (
     DEFAULT_ROWS,
     DEFAULT_RUN_DATE,
@@ -134,9 +134,10 @@ def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel
     except PapermillExecutionError as exc:
         cell = _failing_cell(output, exc)
         error = StepLockedError if exc.ename == "WarehouseLockedError" else NotebookStepError
+        saved = shown_path(output, get_settings().root)
         raise error(
             f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip().rstrip('.')}. "
-            f"The executed notebook with the traceback is saved at {output}."
+            f"The executed notebook with the traceback is saved at {saved}."
         ) from None
 
 

@@ -6,6 +6,9 @@ learner wants to read: every node, its status and its message.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -213,6 +216,28 @@ def executed_sql(model: str, settings: Settings | None = None) -> str:
             "transform.build() (or `make pipeline`) first, and check the model's name."
         )
     return found[0].read_text().strip()
+
+
+def command_line(args: list[str], settings: Settings | None = None) -> int:
+    """`lab dbt ARGS`: dbt's own command line, as `dbt ARGS` would run it, on the sandbox.
+
+    dbt gets the active profile's environment (what `dbt/profiles.yml` reads), this project and
+    its profiles (`--project-dir`, `--profiles-dir`), and writes its results and logs where `lab`
+    reads them. Its output is dbt's own; the return value is dbt's exit code.
+    """
+    settings = settings or get_settings()
+    env = {
+        **os.environ,
+        **dbt_env(settings),
+        # dbt's own variables for --project-dir, --profiles-dir, --target-path and --log-path:
+        # every subcommand reads those it has, and an option on the command line still wins
+        "DBT_PROJECT_DIR": str(settings.dbt_dir),
+        "DBT_PROFILES_DIR": str(settings.dbt_dir),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.dbt_log_dir),
+    }
+    launch = "from dbt.cli.main import cli; cli(prog_name='dbt')"  # dbt's own entry point
+    return subprocess.run([sys.executable, "-c", launch, *args], env=env).returncode
 
 
 def build(select: str | None = None, settings: Settings | None = None) -> DbtRun:

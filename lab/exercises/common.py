@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings
+from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings, shown_path
 from lab.contract import as_date
 from lab.warehouse import get_warehouse
 
@@ -43,14 +43,16 @@ def run_learner_sql(query: object, name: str) -> pd.DataFrame:
     return frame
 
 
-def write_file(relative: str, text: str, settings: Settings | None = None) -> Path:
-    """Write a file of the project (a dbt model, an alert rule, a DAG) and say where it went."""
+def write_file(relative: str | Path, text: str, settings: Settings | None = None) -> None:
+    """Write a file of the project (a dbt model, an alert rule, a DAG) and say where it went.
+
+    It returns nothing, so a notebook cell that ends with it shows the one line it prints.
+    """
     settings = settings or get_settings()
     path = settings.root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.strip("\n") + "\n")
-    print(f"wrote {relative} ({len(text.strip().splitlines())} lines)")
-    return path
+    print(f"wrote {shown_path(path, settings.root)} ({len(text.strip().splitlines())} lines)")
 
 
 def remove(paths: list[Path], settings: Settings, said: list[str]) -> None:

@@ -8,6 +8,7 @@ model, a DAG, an alert rule) stays in that sandbox; everything else links to the
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,18 +78,107 @@ class Submission:
     notebook: Path
 
 
-def submissions(folder: Path, lesson: str) -> list[Submission]:
-    """One notebook a learner: `folder/<learner>/<NN>_*.ipynb` or `folder/<learner>.ipynb`."""
-    found = []
-    for item in sorted(folder.iterdir()):
-        if item.is_dir():
-            books = sorted(item.rglob(f"{lesson}_*.ipynb")) or sorted(item.rglob("*.ipynb"))
-            books = [b for b in books if ".ipynb_checkpoints" not in b.parts]
-            if books:
-                found.append(Submission(item.name, books[0]))
+_NUMBER = re.compile(r"(?<!\d)(\d\d)(?!\d)")  # a two-digit lesson number standing on its own
+
+
+def lessons_named(name: str) -> list[str]:
+    """The exercises a file name says: an exercise notebook's stem anywhere in it (`02_dbt`),
+    else two-digit lesson numbers (`alice_02.ipynb`). Several: the name is ambiguous."""
+    from lab.exercises import EXERCISES, load_all
+
+    load_all()
+    lower = name.lower()
+    stems = sorted(k for k, e in EXERCISES.items() if Path(e.notebook).stem.lower() in lower)
+    return stems or sorted({n for n in _NUMBER.findall(name) if n in EXERCISES})
+
+
+def _learner(stem: str) -> str:
+    """`alice_02_dbt` -> `alice`: the name without the exercise it names (else the stem)."""
+    from lab.exercises import EXERCISES, load_all
+
+    load_all()
+    rest = stem
+    for key, exercise in EXERCISES.items():
+        rest = re.sub(re.escape(Path(exercise.notebook).stem), "", rest, flags=re.I)
+        rest = re.sub(rf"(?<!\d){key}(?!\d)", "", rest)
+    return re.sub(r"([_\-. ])[_\-. ]+", r"\1", rest).strip("_-. ") or stem
+
+
+def _notebooks(folder: Path) -> list[Path]:
+    return [b for b in sorted(folder.rglob("*.ipynb")) if ".ipynb_checkpoints" not in b.parts]
+
+
+def find_submissions(
+    folder: Path, lesson: str | None = None
+) -> tuple[dict[str, list[Submission]], list[str]]:
+    """The notebooks in `folder` by exercise, and one sentence for each that cannot be graded.
+
+    One notebook a learner: `folder/<learner>.ipynb` or `folder/<learner>/...ipynb` (or `folder`
+    is the one notebook). Without `lesson`, a notebook's name says its exercise (`lessons_named`);
+    a name that says none belongs to the one exercise the other names say, when they agree.
+    """
+    entries = [(_learner(folder.stem), folder, [folder])] if folder.is_file() else []
+    for item in [] if folder.is_file() else sorted(folder.iterdir()):
+        if item.is_dir() and (books := _notebooks(item)):
+            entries.append((item.name, item, books))
         elif item.suffix == ".ipynb":
-            found.append(Submission(item.stem, item))
-    return found
+            entries.append((_learner(item.stem), item, [item]))
+    groups: dict[str, dict[str, Submission]] = {}
+    unnamed, skipped = [], []
+    base = folder.parent if folder.is_file() else folder
+
+    def add(key: str, learner: str, book: Path) -> None:
+        chosen = groups.setdefault(key, {})
+        if learner in chosen:  # two notebooks of one exercise: the file stems tell them apart
+            learner = book.stem if learner != book.stem else f"{learner}-{len(chosen)}"
+        chosen.setdefault(learner, Submission(learner, book))
+
+    for learner, item, books in entries:
+        named = {book: lessons_named(book.name) for book in books}
+        if lesson is not None:  # the notebooks that say this exercise, else those that say none
+            own = [b for b in books if lesson in named[b]] or [b for b in books if not named[b]]
+            if own or item == folder:  # a notebook named on the command line is graded as told
+                add(lesson, learner, (own or books)[0])
+            elif item.is_dir():
+                skipped.append(
+                    f"skipped {item.relative_to(base)}/: no notebook of exercise {lesson} in it "
+                    f"(found {', '.join(b.name for b in books)}). Fix: name it like "
+                    f"{learner}_{lesson}.ipynb."
+                )
+            else:
+                says = ("exercises " if len(named[item]) > 1 else "exercise ") + " and ".join(
+                    named[item]
+                )
+                skipped.append(
+                    f"skipped {item.relative_to(base)}: its name says {says}, not "
+                    f"{lesson}. Fix: grade it with --lesson {named[item][0]}, or without --lesson."
+                )
+            continue
+        found = [b for b in books if len(named[b]) == 1]
+        for book in found:
+            if learner not in groups.get(named[book][0], {}):
+                add(named[book][0], learner, book)
+        for book in books:
+            if len(named[book]) > 1:
+                skipped.append(
+                    f"skipped {book.relative_to(base)}: its name says exercises "
+                    f"{' and '.join(named[book])}. Fix: keep one lesson number in the name, or "
+                    "pass --lesson N."
+                )
+        if not found and (nameless := [b for b in books if not named[b]]):
+            unnamed.append((learner, nameless[0]))
+    for learner, book in unnamed:
+        if len(groups) == 1:
+            add(next(iter(groups)), learner, book)
+            continue
+        holds = f" (the folder holds exercises {' and '.join(sorted(groups))})" if groups else ""
+        skipped.append(
+            f"skipped {book.relative_to(base)}: its name does not say which exercise it is"
+            f"{holds}. Fix: put the lesson number in the name, like alice_02_dbt.ipynb, or "
+            "pass --lesson N."
+        )
+    by_name = {k: sorted(v.values(), key=lambda s: s.learner.lower()) for k, v in groups.items()}
+    return dict(sorted(by_name.items())), skipped
 
 
 def grade_notebook(lesson: str, notebook: Path, base: Path, template: Path | None = None):
@@ -111,18 +201,14 @@ def grade_notebook(lesson: str, notebook: Path, base: Path, template: Path | Non
         return exercise.check(**notebook_answers(exercise, target))
 
 
-def grade_folder(
-    lesson: str, folder: Path, work: Path, say: Callable[[str], None] = print
+def grade_submissions(
+    lesson: str, found: list[Submission], work: Path, say: Callable[[str], None] = print
 ) -> tuple[list[str], list[list[str]]]:
-    """Grade every learner's notebook in `folder` (or the one notebook `folder` names); return
-    the header and rows of learners x tasks."""
+    """Grade each learner's notebook of one exercise, each in a scratch sandbox under `work`;
+    return the header and rows of learners x tasks."""
     from lab import exercises, sandbox
 
     exercise = exercises.get(lesson)
-    if folder.is_file():  # one notebook: one learner, named after the file
-        found = [Submission(folder.stem, folder)]
-    else:
-        found = submissions(folder, exercise.lesson)
     template_base = work / "_template"
     with environ(scratch_env(template_base)):
         sandbox.prepare(say=lambda _: None)
@@ -142,6 +228,18 @@ def grade_folder(
             ]
         )
     return header, rows
+
+
+def grade_folder(
+    lesson: str, folder: Path, work: Path, say: Callable[[str], None] = print
+) -> tuple[list[str], list[list[str]]]:
+    """Grade every learner's notebook in `folder` (or the one notebook `folder` names) as
+    exercise `lesson`; return the header and rows of learners x tasks."""
+    from lab import exercises
+
+    key = exercises.lesson_key(lesson)
+    groups, _ = find_submissions(folder, key)
+    return grade_submissions(key, groups.get(key, []), work, say)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:

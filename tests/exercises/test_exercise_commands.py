@@ -248,7 +248,10 @@ def test_grading_a_folder_runs_each_learner_in_a_sandbox_of_their_own(
         pytest.skip("promtool is not installed (Debian's prometheus package)")
     submitted = tmp_path / "submitted"
     (submitted / "alice").mkdir(parents=True)
-    shutil.copy(ROOT / "exercises/solutions/04_monitoring.ipynb", submitted / "alice")
+    # the lesson number in a file name says the exercise; bob's says none: the one the others say
+    shutil.copy(
+        ROOT / "exercises/solutions/04_monitoring.ipynb", submitted / "alice/alice_04_alerts.ipynb"
+    )
     shutil.copy(ROOT / "exercises/04_monitoring.ipynb", submitted / "bob.ipynb")
     assert cli.main(["grade", str(submitted)]) == 0
     out = capsys.readouterr().out
@@ -273,3 +276,86 @@ def test_grading_a_folder_runs_each_learner_in_a_sandbox_of_their_own(
     with single.open() as fh:
         rows = list(csv.reader(fh))
     assert [row[0] for row in rows[1:]] == ["bob"], rows
+
+
+def notebooks(folder: Path, *names: str) -> Path:
+    """Empty notebook files in `folder` (their names are what is under test)."""
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("{}")
+    return folder
+
+
+def by_exercise(groups) -> dict[str, list[tuple[str, str]]]:
+    return {key: [(s.learner, s.notebook.name) for s in found] for key, found in groups.items()}
+
+
+def test_a_lesson_number_or_notebook_name_anywhere_in_a_file_name_says_its_exercise(tmp_path):
+    from lab.exercises import grading
+
+    folder = notebooks(
+        tmp_path,
+        "alice_02_dbt.ipynb",
+        "bob-02.ipynb",
+        "Carol 02_DBT final.ipynb",
+        "dan/02_dbt.ipynb",
+        "dan/scratch.ipynb",
+        "erin.ipynb",
+        "frank2024_02.ipynb",
+    )
+    groups, skipped = grading.find_submissions(folder)
+    assert by_exercise(groups) == {
+        "02": [
+            ("alice", "alice_02_dbt.ipynb"),
+            ("bob", "bob-02.ipynb"),
+            ("Carol final", "Carol 02_DBT final.ipynb"),
+            ("dan", "02_dbt.ipynb"),
+            ("erin", "erin.ipynb"),  # says nothing: the one exercise the others say
+            ("frank2024", "frank2024_02.ipynb"),
+        ]
+    }, by_exercise(groups)
+    assert skipped == [], skipped
+
+
+def test_a_file_name_that_says_no_exercise_or_two_gets_its_own_sentence(tmp_path):
+    from lab.exercises import grading
+
+    folder = notebooks(tmp_path, "alice_02.ipynb", "bob_04.ipynb", "carol.ipynb", "dan_02_03.ipynb")
+    groups, skipped = grading.find_submissions(folder)
+    assert by_exercise(groups) == {
+        "02": [("alice", "alice_02.ipynb")],
+        "04": [("bob", "bob_04.ipynb")],
+    }, by_exercise(groups)
+    assert skipped == [
+        "skipped dan_02_03.ipynb: its name says exercises 02 and 03. Fix: keep one lesson number "
+        "in the name, or pass --lesson N.",
+        "skipped carol.ipynb: its name does not say which exercise it is (the folder holds "
+        "exercises 02 and 04). Fix: put the lesson number in the name, like "
+        "alice_02_dbt.ipynb, or pass --lesson N.",
+    ], skipped
+    groups, skipped = grading.find_submissions(folder, "04")
+    assert by_exercise(groups) == {"04": [("bob", "bob_04.ipynb"), ("carol", "carol.ipynb")]}
+    assert skipped[0] == (
+        "skipped alice_02.ipynb: its name says exercise 02, not 04. Fix: grade it with "
+        "--lesson 02, or without --lesson."
+    ), skipped
+
+
+def test_grading_a_folder_whose_names_say_no_exercise_says_so_per_file(tmp_path, capsys):
+    folder = notebooks(tmp_path / "submitted", "alice.ipynb", "bob/work.ipynb")
+    assert cli.main(["grade", str(folder)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "skipped alice.ipynb: its name does not say which exercise it is. Fix: put the lesson "
+        "number in the name, like alice_02_dbt.ipynb, or pass --lesson N.",
+        "skipped bob/work.ipynb: its name does not say which exercise it is. Fix: put the "
+        "lesson number in the name, like alice_02_dbt.ipynb, or pass --lesson N.",
+        f"No submissions to grade in {folder}.",
+    ], out
+    assert err == "", err
+
+
+def test_grading_a_folder_that_does_not_exist_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path / "submitted") + "/"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'submitted'}/ does not exist. Fix:"), err

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -185,3 +188,25 @@ def test_unknown_options_of_other_commands_are_still_refused(capsys):
         main(["doctor", "--no-such-flag"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    """A make target as a learner runs it, from a shell where `lab` is not on PATH."""
+    env = {**os.environ, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    env.pop("VIRTUAL_ENV", None)
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        ["make", "-s", *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_progress_and_make_grade_run_lab_without_an_activated_environment(lab_env):
+    progress = make("progress")
+    assert progress.returncode == 0, progress.stderr
+    assert progress.stdout.split()[:3] == ["lesson", "task", "1"], progress.stdout
+    graded = make("grade", "N=9")
+    assert graded.returncode != 0 and "There is no exercise '9'" in graded.stderr, graded
+    unsaid = make("grade")
+    assert unsaid.returncode != 0, unsaid
+    assert "Which exercise? Fix: make grade N=1 (1 to 5)" in unsaid.stderr, unsaid.stderr

@@ -85,6 +85,38 @@ def test_ingest_a_header_only_file_over_a_loaded_day_is_refused_until_allowed(ca
 
 
 @pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("missing.csv", "The file missing.csv does not exist"),
+        ("missing-2026-11-07.csv", "The file missing-2026-11-07.csv does not exist"),
+        ("inbox/", "The folder inbox/ does not exist"),
+        ("inbox", "The path inbox does not exist"),
+    ],
+)
+def test_ingest_a_path_that_does_not_exist_says_so_before_anything_else(
+    capsys, tmp_path, monkeypatch, name, said
+):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "ingest", name)
+    expected = f"error: {said} (looked for {tmp_path / name.rstrip('/')})."
+    assert (code, out) == (1, ""), f"expected exit 1 and no file line, got {code}: {out!r}"
+    assert err.startswith(expected), f"expected {expected!r}, got {err!r}"
+    assert "Fix: check the name and the folder you run the command from" in err, err
+    assert "which date" not in err and "Traceback" not in err, err
+
+
+def test_landing_a_source_file_that_does_not_exist_names_it(tmp_path, monkeypatch):
+    from lab.errors import BatchFileError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BatchFileError) as info:
+        ingest.land_batch("2026-11-07", source="export.csv")
+    assert str(info.value).startswith(
+        f"The file export.csv does not exist (looked for {tmp_path / 'export.csv'}). Fix:"
+    ), info.value
+
+
+@pytest.mark.parametrize(
     ("argv", "phrase"),
     [
         (["pipeline", "--date", "2026-11-07garbage"], "is not a date"),
