@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import numbers
 import shutil
 from pathlib import Path
 
@@ -15,6 +17,41 @@ from lab.warehouse import get_warehouse
 # The days the exercises work on: none of them is a lesson's day, so an exercise never
 # disturbs what the lessons show.
 EXERCISE_DATES = {"01": "2026-11-10", "03": "2026-11-11", "05": "2026-11-12"}
+
+
+# Numbers a learner computes match the reference within this relative tolerance: a rounded
+# average (round(avg(x), 3)) is a right answer. Whole-number references (counts) match exactly.
+RELATIVE_TOLERANCE = 0.005
+TOLERANCE_TEXT = f"within {RELATIVE_TOLERANCE:.1%}"
+
+
+def is_number(value: object) -> bool:
+    """Whether a value is a number (Python, NumPy or Decimal), not a bool."""
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
+
+
+def same_number(want: object, have: object, rel: float = RELATIVE_TOLERANCE) -> bool:
+    """Whether `have` is the reference number `want`: exactly (to rounding error) for a
+    whole-number reference, else within the relative tolerance. A missing or non-numeric
+    `have` never matches."""
+    try:
+        have_f, want_f = float(have), float(want)
+    except (TypeError, ValueError):
+        return False
+    if math.isnan(have_f) or math.isnan(want_f):
+        return math.isnan(have_f) and math.isnan(want_f)
+    if want_f.is_integer():  # a count: off by one is wrong however large it is
+        rel = 1e-9
+    return abs(have_f - want_f) <= rel * max(abs(want_f), 1e-9)
+
+
+def number_rule(want: object) -> str:
+    """How `same_number` compares with this reference, for a message: "exactly" or "within 0.5%"."""
+    try:
+        whole = float(want).is_integer()
+    except (TypeError, ValueError):
+        whole = False
+    return "exactly" if whole else TOLERANCE_TEXT
 
 
 def day_of(lesson: str) -> dt.date:

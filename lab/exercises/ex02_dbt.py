@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from pathlib import Path
 
-from lab.config import Settings, get_settings
+from lab.config import QUARANTINE_ORDERS, RAW_CUSTOMERS, RAW_ORDERS, Settings, get_settings
 from lab.exercises.common import remove
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
 from lab.warehouse import get_warehouse
@@ -13,6 +16,12 @@ from lab.warehouse import get_warehouse
 LESSON = "02"
 MODEL = "customer_returns"
 FOLDER = "dbt/models/marts/exercises"  # git-ignored: the learner's own models
+INPUT = "stg_orders"  # the staging model the mart reads
+RAW_TABLES = (RAW_ORDERS, RAW_CUSTOMERS, QUARANTINE_ORDERS)
+BUILD = (
+    f"transform.build(select={MODEL!r}) in the notebook, "
+    f"or `lab dbt build --select {MODEL}` in a terminal"
+)
 COLUMNS = ("customer_id", "number_of_orders", "number_of_returns")
 REFERENCE = """
 select customer_id, count(*) as number_of_orders,
@@ -91,15 +100,96 @@ def _model_node(manifest: dict) -> dict | None:
     )
 
 
-def check_model(answers) -> Verdict:
-    node = _model_node(_manifest())
-    if node is None:
-        return Verdict(
-            False, f"dbt does not know a model {MODEL!r}: write {FOLDER}/{MODEL}.sql, then build it"
+def _unknown_model() -> str:
+    """What to do when dbt's manifest has no model of the exercise's name."""
+    if (get_settings().root / FOLDER / f"{MODEL}.sql").exists():
+        return (
+            f"{FOLDER}/{MODEL}.sql exists, but dbt has not read it yet: build it with {BUILD} "
+            "(if dbt reports an error, fix the SQL it names)"
         )
+    return (
+        f"dbt does not know a model {MODEL!r} yet: write its SQL to {FOLDER}/{MODEL}.sql "
+        f"(exercises.write_file in task 1's cell), then build it with {BUILD}"
+    )
+
+
+def _staging_ids(manifest: dict) -> set[str]:
+    return {
+        uid
+        for uid, n in manifest.get("nodes", {}).items()
+        if n.get("resource_type") == "model" and "staging" in n.get("fqn", [])
+    }
+
+
+def _described(uid: str) -> str:
+    """A manifest id as the learner wrote it: source('sandbox', 'raw_orders'), ref('x')."""
+    parts = uid.split(".")
+    if parts[0] == "source" and len(parts) >= 4:
+        return f"the source source('{parts[2]}', '{parts[3]}')"
+    return f"the {parts[0]} ref('{parts[-1]}')"
+
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_RELATION = re.compile(r'\b(?:from|join)\s+(?:"?\w+"?\s*\.\s*)*"?(\w+)"?')
+_CTE = re.compile(r"\b(\w+)\s+as\s*\(")
+
+
+def literal_relations(sql: str, names: set[str]) -> list[str]:
+    """The known relation names a model's SQL reads by their literal name (`from raw_orders`),
+    outside Jinja: dbt cannot see these, so they are missing from the model's dependencies."""
+    text = _STRING.sub("''", _COMMENT.sub(" ", _JINJA.sub(" ", sql))).lower()
+    ctes = set(_CTE.findall(text))
+    return sorted({n for n in _RELATION.findall(text) if n in names and n not in ctes})
+
+
+def _input_problem(node: dict, manifest: dict) -> str | None:
+    """Why the mart does not read the staging layer (and only it), or None when it does."""
+    deps = list((node.get("depends_on") or {}).get("nodes") or [])
+    staging = _staging_ids(manifest)
+    fix = (
+        f"a mart reads the staging layer only: {{{{ ref('{INPUT}') }}}} "
+        "(stg_customers may join in), never a source, a seed or a raw table; "
+        f"change {FOLDER}/{MODEL}.sql and build it again"
+    )
+    others = [d for d in deps if d not in staging]
+    read = ", ".join(_described(d) for d in deps)
+    if others:
+        return f"{MODEL} reads {', '.join(_described(d) for d in others)}: {fix}"
+    names = set(RAW_TABLES) | {
+        n.get("name", "")
+        for group in ("nodes", "sources")
+        for n in manifest.get(group, {}).values()
+        if n.get("resource_type") in ("model", "seed", "source")
+    }
+    literal = literal_relations(node.get("raw_code") or "", names - {MODEL})
+    if literal:
+        return (
+            f"{MODEL}'s SQL names the table {', '.join(literal)} literally, so dbt cannot see "
+            f"what it reads (it depends on {read or 'nothing'}): {fix}"
+        )
+    if not any(d.split(".")[-1] == INPUT for d in deps):
+        return (
+            f"{MODEL} does not read {{{{ ref('{INPUT}') }}}} "
+            f"(dbt sees it read {read or 'nothing'}): {fix}"
+        )
+    return None
+
+
+def check_model(answers) -> Verdict:
+    manifest = _manifest()
+    node = _model_node(manifest)
+    if node is None:
+        return Verdict(False, _unknown_model())
+    problem = _input_problem(node, manifest)
+    if problem:
+        return Verdict(False, problem)
     warehouse = get_warehouse()
     if not warehouse.table_exists(MODEL):
-        return Verdict(False, f"the model {MODEL} is not built: transform.build(select={MODEL!r})")
+        return Verdict(
+            False, f"dbt knows the model {MODEL} but it is not built: build it with {BUILD}"
+        )
     frame = warehouse.query(f"select * from {MODEL}")
     frame.columns = [c.lower() for c in frame.columns]
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -173,10 +263,16 @@ def check_yaml_tests(answers) -> Verdict:
             problems.append(f"no {kind} test on customer_id")
     rel = kinds.get(("relationships", "customer_id"))
     if rel is not None:
-        to = str((rel.get("test_metadata") or {}).get("kwargs", {}).get("to", ""))
-        if "stg_customers" not in to:
+        kwargs = (rel.get("test_metadata") or {}).get("kwargs", {})
+        to, field = str(kwargs.get("to", "")), str(kwargs.get("field", ""))
+        if not _is_ref(to, "stg_customers"):
             problems.append(
-                f"the relationships test points to {to or 'nothing'}, not stg_customers"
+                f"the relationships test points to {to or 'nothing'}, not ref('stg_customers')"
+            )
+        elif field.strip("'\" ") != "customer_id":
+            problems.append(
+                f"the relationships test compares with stg_customers.{field or '?'}, "
+                "not stg_customers.customer_id (field: customer_id)"
             )
     if problems:
         return Verdict(
@@ -198,13 +294,137 @@ def check_yaml_tests(answers) -> Verdict:
     )
 
 
+def _value(value: object) -> str:
+    """A cell of a unit test's rows as text: 7, 7.0 and "7" are all "7"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
+
+def _counts(value: object, number: int) -> bool:
+    """Whether a unit test's cell holds this count (1, "1" and 1.0 all do)."""
+    try:
+        return float(_value(value)) == number
+    except ValueError:
+        return False
+
+
+def _is_ref(text: str, model: str) -> bool:
+    """Whether YAML text is ref('model') (any quotes or spaces, with a package or a version)."""
+    text = re.sub(r"\s+", "", text).replace('"', "'")
+    return re.fullmatch(rf"ref\(('\w+',)?'{model}'(,v(ersion)?=\w+)?\)", text) is not None
+
+
+def _is_input(given: dict) -> bool:
+    """Whether a unit test's `given` entry is ref('stg_orders')."""
+    return _is_ref(str(given.get("input", "")), INPUT)
+
+
+def _fixture_rows(fixture: dict) -> list[dict] | None:
+    """A unit test's rows (a `given` entry or `expect`) as dicts, in any of dbt's formats:
+    dict and csv rows (dbt parses csv into dicts), sql rows (run here in an in-memory DuckDB),
+    or a fixture file. None when they cannot be read here (dbt's own run still judges them)."""
+    rows, kind = fixture.get("rows"), fixture.get("format") or "dict"
+    if rows is None and fixture.get("fixture"):
+        suffix = "sql" if kind == "sql" else "csv"
+        found = sorted(get_settings().dbt_dir.glob(f"tests/**/{fixture['fixture']}.{suffix}"))
+        if not found:
+            return None
+        rows = found[0].read_text()
+        if kind != "sql":
+            rows = list(csv.DictReader(io.StringIO(rows.strip())))
+    if isinstance(rows, list):
+        return [r for r in rows if isinstance(r, dict)]
+    if isinstance(rows, str) and kind == "sql":
+        import duckdb  # only for a unit test written in dbt's sql format
+
+        try:
+            relation = duckdb.connect().sql(rows)
+            return [dict(zip(relation.columns, r, strict=True)) for r in relation.fetchall()]
+        except duckdb.Error:
+            return None
+    return None
+
+
+def _pending_case(unit: dict) -> tuple[bool, str | None]:
+    """Whether a unit test shows the rule (a pending return is not a return), and what is
+    wrong with its rows if anything is."""
+    name = unit.get("name", "?")
+    given = unit.get("given") or []
+    inputs = [g for g in given if _is_input(g)]
+    if not inputs:
+        shown = ", ".join(str(g.get("input")) for g in given) or "none"
+        return False, (
+            f"unit test {name} gives no rows for ref('{INPUT}'), the mart's input "
+            f"(its inputs: {shown})"
+        )
+    rows, expect = _fixture_rows(inputs[0]), _fixture_rows(unit.get("expect") or {})
+    if rows is None or expect is None:
+        return "return_pending" in json.dumps(inputs[0]), None
+    pending = [r for r in rows if _value(r.get("status")) == "return_pending"]
+    customers = {_value(r.get("customer_id")) for r in rows}
+    shown = False
+    for row in expect:
+        if "number_of_returns" not in row:
+            continue
+        if "customer_id" in row:
+            who = f"customer {_value(row['customer_id'])}"
+            mine = [r for r in rows if _value(r.get("customer_id")) == _value(row["customer_id"])]
+        elif len(customers) == 1:
+            who, mine = "its customer", rows
+        else:
+            continue  # whose row this is, only dbt's own run can tell
+        returned = sum(_value(r.get("status")) == "returned" for r in mine)
+        if not _counts(row["number_of_returns"], returned):
+            return True, (
+                f"unit test {name} expects number_of_returns {_value(row['number_of_returns'])} "
+                f"for {who}, but its given rows hold {returned} order(s) with status 'returned': "
+                "a return_pending order is not a return"
+            )
+        if "number_of_orders" in row and not _counts(row["number_of_orders"], len(mine)):
+            return True, (
+                f"unit test {name} expects number_of_orders {_value(row['number_of_orders'])} "
+                f"for {who}, but its given rows hold {len(mine)} order(s): every order counts"
+            )
+        shown = shown or any(r in mine for r in pending)
+    return shown, None
+
+
+def _unit_tests_elsewhere(manifest: dict) -> list[dict]:
+    """Unit tests in the learner's folder that test another model."""
+    folder = FOLDER.removeprefix("dbt/") + "/"
+    return [
+        u
+        for u in manifest.get("unit_tests", {}).values()
+        if u.get("model") != MODEL and str(u.get("original_file_path", "")).startswith(folder)
+    ]
+
+
 def check_unit_test(answers) -> Verdict:
     manifest = _manifest()
     units = [u for u in manifest.get("unit_tests", {}).values() if u.get("model") == MODEL]
     if not units:
+        other = _unit_tests_elsewhere(manifest)
+        if other:
+            return Verdict(
+                False,
+                f"your unit test {other[0]['name']} tests the model {other[0]['model']}, "
+                f"not {MODEL}: set `model: {MODEL}` (and give it rows for ref('{INPUT}'))",
+            )
         return Verdict(
             False,
             f"no unit test for {MODEL} in its YAML (a `unit_tests:` entry with model: {MODEL})",
+        )
+    cases = [_pending_case(u) for u in units]
+    problems = [p for _, p in cases if p]
+    if problems:
+        return Verdict(False, problems[0])
+    if not any(shown for shown, _ in cases):
+        return Verdict(
+            False,
+            f"no unit test on {MODEL} shows the case it is for: its given rows for "
+            f"ref('{INPUT}') need an order with status return_pending, and its expect rows the "
+            "number_of_returns of that order's customer, not counting it",
         )
     statuses = _run_tests(answers)
     names = {u["name"] for u in units}
@@ -217,7 +437,11 @@ def check_unit_test(answers) -> Verdict:
             False,
             f"unit test {name}: {status}; compare its `expect` rows with what the model computes from `given`",
         )
-    return Verdict(True, f"{len(units)} unit test(s) on {MODEL} pass: {', '.join(sorted(names))}")
+    return Verdict(
+        True,
+        f"{len(units)} unit test(s) on {MODEL} pass, a pending return not counted: "
+        f"{', '.join(sorted(names))}",
+    )
 
 
 def check_staging_only(answers) -> Verdict:
@@ -280,12 +504,13 @@ EXERCISE = register(
         tasks=[
             Task(
                 "1",
-                f"write the mart model {MODEL} and build it",
+                f"write the mart model {MODEL} on ref('{INPUT}') and build it",
                 check_model,
                 [
                     f"Write the SQL with exercises.write_file('{FOLDER}/{MODEL}.sql', ...), in the shape of models/marts/customer_orders.sql.",
-                    "One row per customer_id from stg_orders: count(*) as number_of_orders, and the orders whose status is 'returned' as number_of_returns.",
-                    f"Build it with transform.build(select='{MODEL}') and look at run.table().",
+                    f"Read the orders with {{{{ ref('{INPUT}') }}}}: a mart reads the staging layer only (stg_customers may join in), never source() or a raw table such as raw_orders.",
+                    "One row per customer_id: count(*) as number_of_orders, and the orders whose status is 'returned' as number_of_returns.",
+                    f"Build it with transform.build(select='{MODEL}') and look at run.table(); in a terminal, `lab dbt build --select {MODEL}`.",
                 ],
                 SOLUTION_SQL,
             ),
@@ -304,8 +529,8 @@ EXERCISE = register(
                 "add a dbt unit test: a pending return is not a return",
                 check_unit_test,
                 [
-                    "A `unit_tests:` entry in the same YAML: model, given (input rows for ref('stg_orders')), expect (the rows out).",
-                    "Given one customer with a returned, a return_pending and a completed order, expect number_of_orders 3 and number_of_returns 1.",
+                    f"A `unit_tests:` entry in the same YAML: model: {MODEL}, given (input: ref('{INPUT}') and its rows), expect (the rows out).",
+                    "The given rows must hold an order with status return_pending, and expect must not count it: one customer with a returned, a return_pending and a completed order has number_of_orders 3 and number_of_returns 1.",
                 ],
                 "unit_tests:" + SOLUTION_YAML.split("\nunit_tests:")[1],
             ),

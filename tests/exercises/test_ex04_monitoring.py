@@ -25,6 +25,100 @@ def test_right_queries_pass(exercise_sandbox):
     done(feedback, "2")
 
 
+def history(*runs: dict[str, float]) -> None:
+    """Replace ops.step_runs with these runs (step -> duration_s), every step a success."""
+    from lab.warehouse import get_warehouse
+
+    warehouse = get_warehouse()
+    warehouse.execute("delete from ops.step_runs")
+    for number, steps in enumerate(runs, start=1):
+        for step, seconds in steps.items():
+            warehouse.execute(
+                "insert into ops.step_runs (run_id, step, started_at, finished_at, duration_s, "
+                "outcome) values (?, ?, timestamp '2026-11-01', timestamp '2026-11-01', ?, "
+                "'success')",
+                [f"run_{number}", step, seconds],
+            )
+
+
+# The quality step's average is 0.285875 (0.286 rounded to 3 places).
+ROUNDING = ({"quality": 0.28575}, {"quality": 0.286})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        SUMMARY.replace("avg(duration_s)", "round(avg(duration_s), 3)"),
+        SUMMARY.replace("count(*) as runs", "count(*)::double as runs"),
+        SUMMARY.replace(
+            "sum(case when outcome <> 'success' then 1 else 0 end)",
+            "count(*) filter (where outcome <> 'success')",
+        ),
+        SUMMARY.replace("avg(duration_s)", "sum(duration_s) / count(*)"),
+    ],
+    ids=["rounded-average", "runs-as-double", "count-filter", "sum-over-count"],
+)
+def test_equivalent_summary_queries_pass(exercise_sandbox, query):
+    history(*ROUNDING)
+    done(check(step_summary_sql=query), "1")
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        (
+            SUMMARY.replace("avg(duration_s)", "round(avg(duration_s), 1)"),
+            "your avg_duration_s is 0.3, the table says 0.285875 (the check compares it within 0.5%)",
+        ),
+        (
+            SUMMARY.replace("avg(duration_s)", "avg(duration_s) * 1.01"),
+            "the table says 0.285875 (the check compares it within 0.5%)",
+        ),
+        (
+            SUMMARY.replace("count(*) as runs", "count(*) + 1 as runs"),
+            "your runs is 3, the table says 2 (the check compares it exactly)",
+        ),
+        (
+            SUMMARY.replace("group by step", "group by step union all select 'extra', 1, 0, 1.0"),
+            "returns a step that ops.step_runs does not have: 'extra'",
+        ),
+    ],
+    ids=["rounded-too-far", "one-percent-off", "count-off-by-one", "extra-step"],
+)
+def test_summaries_off_by_more_than_the_tolerance_are_named(exercise_sandbox, query, problem):
+    history(*ROUNDING)
+    not_done(check(step_summary_sql=query), "1", problem)
+
+
+def test_either_of_two_tied_slowest_steps_is_right(exercise_sandbox):
+    history(  # quality and dbt tie in both runs
+        {"quality": 5.0004, "dbt": 5.0004, "ingestion": 1.0},
+        {"quality": 1.0, "dbt": 1.0, "ingestion": 0.5},
+    )
+    tie_broken_by_name = SLOWEST.replace(
+        "order by duration_s desc)", "order by duration_s desc, step desc)"
+    )
+    assert tie_broken_by_name != SLOWEST
+    for query in (
+        SLOWEST,
+        tie_broken_by_name,
+        tie_broken_by_name.replace("desc, step desc", "desc, step"),
+    ):
+        done(check(slowest_step_sql=query), "2")
+    rounded = SLOWEST.replace(
+        "select run_id, step, duration_s\n",
+        "select run_id, step, round(duration_s, 2) as duration_s\n",
+        1,
+    )
+    assert rounded != SLOWEST
+    done(check(slowest_step_sql=rounded), "2")
+    not_done(
+        check(slowest_step_sql=SLOWEST.replace("duration_s desc", "duration_s asc")),
+        "2",
+        "your step is",
+    )
+
+
 @pytest.mark.parametrize(
     ("query", "problem"),
     [
