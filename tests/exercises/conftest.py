@@ -1,7 +1,8 @@
 """Exercise sandboxes: a prepared state plus a scratch project root (copies of dbt/, dags/,
 exercises/), so what a learner writes there never lands in this checkout.
 
-- `exercise_state` (module): prepared once a module, PREPARED_HISTORY_DAYS days of history (1).
+- `exercise_state` (module): a copy of a state prepared once a session, PREPARED_HISTORY_DAYS
+  days of history (1).
 - `exercise_sandbox`: a private copy of it, active for one test; yields its base folder.
 """
 
@@ -26,17 +27,20 @@ def layout(base: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def exercise_state(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
-    from lab import sandbox
-    from lab.exercises import grading
-
+def exercise_state(request: pytest.FixtureRequest, prepared_templates) -> Path:
+    """A module's copy of the exercise state, prepared once a session for each number of days."""
     days = getattr(request.module, "PREPARED_HISTORY_DAYS", 1)
-    base = tmp_path_factory.mktemp("exercise")
-    env = grading.scratch_env(base)
-    assert env["LAB_ROOT"] == layout(base)["LAB_ROOT"], env
-    with environ({**env, "GX_ANALYTICS_ENABLED": "false"}):
-        sandbox.prepare(history_days=days, say=lambda _: None)
-    return base
+
+    def build(base: Path) -> None:
+        from lab import sandbox
+        from lab.exercises import grading
+
+        env = grading.scratch_env(base)
+        assert env["LAB_ROOT"] == layout(base)["LAB_ROOT"], env
+        with environ({**env, "GX_ANALYTICS_ENABLED": "false"}):
+            sandbox.prepare(history_days=days, say=lambda _: None)
+
+    return prepared_templates.copy(("exercise", days), build, "exercise")
 
 
 @pytest.fixture
