@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs dbt's command line end to end
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB = Path(sys.executable).parent / "lab"
 DBT = Path(sys.executable).parent / "dbt"

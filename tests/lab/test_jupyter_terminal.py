@@ -91,6 +91,7 @@ async def terminal_output(url: str, command: str, marker: str) -> str:
     return text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/bin/sh").exists(), reason="no POSIX shell on this machine")
 def test_a_terminal_in_jupyterlab_finds_the_sandbox_lab_command(tmp_path, free_port):
     with jupyterlab(free_port, tmp_path) as url:

@@ -53,6 +53,7 @@ def test_the_pipeline_summary_names_the_runs_folder_from_the_project_root(projec
     assert str(project) not in text, text
 
 
+@pytest.mark.slow
 def test_a_failed_step_names_its_saved_notebook_from_the_project_root(project):
     notebook = project / "notebooks" / "fails.ipynb"
     notebook.parent.mkdir()
