@@ -150,7 +150,7 @@ LIGHT_MODULES = {
     "airflow": "the DAG author's API (airflow.sdk): parsing happens inside Airflow anyway",
 }
 # Every stdlib module above is already in sys.modules when Airflow parses a DAG file, so
-# importing it again costs a dictionary lookup (tests/lab/test_dag_rules.py checks that).
+# importing it again costs a dictionary lookup (tests/dags/test_dag_integrity.py checks that).
 # Providers are packages of their own: their operators and sensors are what a DAG declares,
 # so they are imported at parse time; their hooks import client libraries (psycopg2, boto3)
 # and belong in the task that uses them.
