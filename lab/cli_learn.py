@@ -53,6 +53,14 @@ def _cmd_reset(args) -> int:
         f"This deletes {settings.home} and {settings.runs_dir}: the warehouse, the lake folder, "
         "your exercise progress and saved runs."
     )
+    from lab.exercises.core import SAVED, shown
+
+    mine = [shown(p, settings) for p in sandbox.learner_work(settings) if p.exists()]
+    if mine:
+        print(
+            f"Your exercise files ({', '.join(mine)}) move to {SAVED}/<date_time>/, "
+            "so the next setup starts every exercise afresh."
+        )
     if not _confirm("Delete them?", args.yes):
         print("Nothing deleted. (`lab reset --yes` deletes without asking.)")
         return 0
@@ -101,7 +109,8 @@ def _cmd_grade(args) -> int:
     notebook = get_settings().exercises_dir / exercise.notebook
     feedback = exercise.check(**notebook_answers(exercise, notebook))
     print(
-        f"(answers read from {notebook.name}: its answer cells, and the values its last check used)"
+        f"(answers read from {notebook.name}'s answer cells; one computed by code: the value "
+        "its last check used)"
     )
     print(feedback)
     return 0 if feedback.passed else 1

@@ -5,11 +5,18 @@ state (`Settings.learner_expectations_file`), not in code, and every suite `lab.
 is the declared one plus the learner's. `lab reset` and `lab reset --lesson 3` remove it.
 What cannot become part of a suite (no such suite or column, not an expectation, one the suite
 already has) is refused with a `SuiteError` that says how to fix it.
+
+The committed GX project (`great_expectations/gx/expectations/`) holds the declared suites
+only and is never rewritten for a learner: while a learner has expectations, the GX context
+keeps its suites in the sandbox state instead (`use_state_suites`), where `lab.quality` writes
+the merged ones.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from lab.config import RAW_ORDERS, Settings, get_settings
@@ -51,6 +58,23 @@ def learner_expectations(suite: str = "orders", settings: Settings | None = None
             )
         found.append(cls(**entry.get("kwargs", {})))
     return found
+
+
+def suites_folder(settings: Settings) -> Path:
+    """Where the GX context keeps its suites while a learner has expectations (sandbox state)."""
+    return settings.learner_expectations_file.parent / "gx_expectations"
+
+
+def use_state_suites(context, settings: Settings | None = None):
+    """While a learner has expectations, point the context's suite store at the sandbox state,
+    so the suites with theirs merged in never overwrite the committed JSON files; return it."""
+    settings = settings or get_settings()
+    if _saved(settings):
+        folder = suites_folder(settings)
+        folder.mkdir(parents=True, exist_ok=True)
+        # GX resolves every suite file below this one folder of its filesystem store backend
+        context.expectations_store.store_backend.full_base_directory = str(folder)
+    return context
 
 
 def _kwargs(expectation) -> dict[str, Any]:
@@ -159,6 +183,7 @@ def _write(settings: Settings, data: dict) -> None:
     data = {k: v for k, v in data.items() if v}
     if not data:
         path.unlink(missing_ok=True)
+        shutil.rmtree(suites_folder(settings), ignore_errors=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, default=str) + "\n")

@@ -29,6 +29,7 @@ from lab.learner_suite import (
     add_expectation,  # noqa: F401 (exercise 03 adds expectations through lab.quality)
     learner_expectations,
     remove_expectations,  # noqa: F401 (and removes them)
+    use_state_suites,
 )
 from lab.profiles import gx_lookup, profile_of
 from lab.suites import SUITES, _signature, declared_expectations
@@ -59,7 +60,8 @@ def get_context(settings: Settings | None = None):
     import great_expectations as gx
 
     with environ(profile_of(settings).gx_env()):
-        return gx.get_context(mode="file", project_root_dir=str(settings.gx_root))
+        context = gx.get_context(mode="file", project_root_dir=str(settings.gx_root))
+    return use_state_suites(context, settings)  # a learner's suites never touch the committed ones
 
 
 def _expectations(suite: str, settings: Settings | None = None) -> list:

@@ -3,7 +3,9 @@
 The sandbox at the start of lesson N is what `lab setup` makes, then what lessons 01..N-1 do,
 each followed by the learner's work on its exercise. `rewind(N)`:
 
-1. undoes the exercise work of lessons N..05 (each exercise's own `start`);
+1. undoes the exercise work of lessons N..05 (each exercise's own `start`); the learner's own
+   files among it (`Exercise.files`, exercise 03's expectations) are moved to
+   `exercises/work/saved/<timestamp>/`, never deleted;
 2. keeps aside, in `Settings.rewind_dir`, the work of exercises 01..N-1 that lives in the state:
    an exercise's day of batches, your expectations, what your dbt models built;
 3. clears what lessons and pipeline runs write: the raw, quarantine and ops tables, the lake's
@@ -41,6 +43,7 @@ from lab.config import (
     get_settings,
 )
 from lab.errors import LabError
+from lab.exercises.core import keep_aside, learner_files, saved_folder, shown
 from lab.rewind_keep import _learner_models, _restore, _save
 from lab.rewind_plan import (
     HISTORY_PREFIX,
@@ -65,8 +68,11 @@ def rewind(lesson: str | int, say: Callable[[str], None] = print) -> list[str]:
     get_warehouse(settings).scalar("select 1")  # a busy warehouse stops us before anything goes
     found = survey(settings)
     removed: list[str] = []
+    kept_in = saved_folder(settings)
     for key, exercise in sorted(_exercises().items()):
         if key >= first and exercise.start is not None:
+            for path in keep_aside(learner_files([exercise], settings), kept_in, settings):
+                removed.append(f"exercise {key}: {path} (a copy is in {shown(kept_in, settings)}/)")
             removed += [f"exercise {key}: {what}" for what in exercise.start(settings)]
     for line in removed:
         say(f"  removed {line}")

@@ -59,9 +59,27 @@ def prepare(
     return True
 
 
+def learner_work(settings: Settings | None = None) -> list:
+    """The learner's own exercise files (models, rules, DAG) and expectations, where they are."""
+    from lab import exercises
+    from lab.exercises.core import learner_files
+
+    settings = settings or get_settings()
+    exercises.load_all()
+    paths = learner_files(list(exercises.EXERCISES.values()), settings)
+    return [*paths, settings.learner_expectations_file]
+
+
 def reset(say: Callable[[str], None] = _say) -> None:
-    """Delete the local state (warehouse, lake, metrics) and the saved pipeline runs."""
+    """Delete the local state (warehouse, lake, metrics) and the saved pipeline runs; move the
+    learner's exercise files to `exercises/work/saved/<timestamp>/` so the next setup starts clean."""
+    from lab.exercises.core import keep_aside, saved_folder, shown
+
     settings = get_settings()
+    kept = saved_folder(settings)
+    moved = keep_aside(learner_work(settings), kept, settings)
+    if moved:
+        say(f"Moved your exercise files to {shown(kept, settings)}/: {', '.join(moved)}")
     for folder in (settings.home, settings.runs_dir):
         if folder.exists():
             say(f"Removing {folder}")
@@ -83,11 +101,19 @@ def reset_lesson(lesson: str, say: Callable[[str], None] = _say) -> list[str]:
 def solve_lesson(lesson: str, say: Callable[[str], None] = _say):
     """Load a lesson's solution state: run its exercise's solution notebook here, then check it."""
     from lab import exercises
+    from lab.exercises.core import keep_aside, learner_files, saved_folder, shown
     from lab.notebooks import execute
 
     settings = get_settings()
     exercise = exercises.get(lesson)
     path = settings.exercises_dir / "solutions" / exercise.notebook
+    folder = saved_folder(settings)
+    moved = keep_aside(learner_files([exercise], settings), folder, settings)
+    if moved:
+        say(
+            f"Your files {', '.join(moved)} are kept in {shown(folder, settings)}/ "
+            "(the solution writes its own in their place)."
+        )
     say(f"Running {path.relative_to(settings.root)} in this sandbox ...")
     execute(path, timeout=900)
     return exercises.check(exercise.lesson, **_answers(exercise))

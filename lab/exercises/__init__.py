@@ -1,7 +1,8 @@
 """Exercises: one a lesson, checked against the state the learner produced.
 
     from lab import exercises
-    exercises.check("01", reconcile_sql=reconcile_sql)   # a widget panel in a notebook, text elsewhere
+    exercises.check("01")        # in a notebook: reads the answers (reconcile_sql) from it
+    exercises.check("01", reconcile_sql="select ...")    # or takes them as keywords
     exercises.progress()                                 # lessons x tasks
 
 `lab grade 01`, `lab progress`, `lab reset --lesson 01` and `lab solve --lesson 01` do the same
@@ -11,6 +12,7 @@ from a terminal.
 from __future__ import annotations
 
 import importlib
+import sys
 
 from lab.exercises.common import EXERCISE_DATES, sql, write_file
 from lab.exercises.core import (
@@ -19,6 +21,7 @@ from lab.exercises.core import (
     ExerciseError,
     Feedback,
     Task,
+    Unset,
     Verdict,
     get,
     lesson_key,
@@ -53,8 +56,23 @@ def load_all() -> None:
 
 
 def check(lesson: str | int, **answers) -> Feedback:
-    """Check an exercise by its lesson number (`"01"`, `"1"` or 1), with the notebook's answers."""
-    return get(lesson).check(**answers)
+    """Check an exercise by its lesson number (`"01"`, `"1"` or 1). Without keyword answers, in
+    a notebook, the answers are the notebook's variables the exercise names (`Exercise.answers`);
+    one not defined yet is a "not yet" that says which cell to run, never a NameError."""
+    exercise = get(lesson)
+    if not answers:
+        answers = notebook_namespace_answers(exercise)
+    return exercise.check(**answers)
+
+
+def notebook_namespace_answers(exercise: Exercise) -> dict:
+    """The exercise's answers from the running notebook's namespace (empty outside a kernel)."""
+    ipython = sys.modules.get("IPython")  # imported by every kernel; never imported here
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return {}
+    namespace = shell.user_ns
+    return {name: namespace.get(name, Unset(name)) for name in exercise.answers}
 
 
 def _cell(value):

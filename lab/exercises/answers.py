@@ -25,7 +25,12 @@ class CallSpec:
 def _value(node: ast.expr) -> Any:
     if isinstance(node, ast.Call):
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if node.args or not (
+            isinstance(func, ast.Name)
+            or (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name))
+        ):  # `open(path).read()`, `f(x)`: computed, not a constructor with literal keywords
+            raise ValueError("not a call with literal keyword arguments")
+        name = func.attr if isinstance(func, ast.Attribute) else func.id
         return CallSpec(name, {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg})
     return ast.literal_eval(node)
 
@@ -69,15 +74,25 @@ class _Unreadable:
 
 
 def notebook_answers(exercise, path: Path) -> dict[str, Any]:
-    """The answers to grade: the values the saved notebook's answer cells assign literally;
-    where a cell computes its answer, or still holds the blank TODO (None or ""), the value
-    the notebook's last check passed in (kept in the sandbox state)."""
-    from lab.exercises.core import recorded_answers
+    """The answers to grade, as the saved notebook's answer cells assign them. A blank answer
+    (the TODO's None or "") is graded as blank, never replaced by an earlier check's value. An
+    answer computed by code is the value the notebook's last check used (kept in the sandbox
+    state); without one, or when the notebook does not set it, it is `Unset` (a "not yet")."""
+    from lab.exercises.core import Unset, recorded_answers
 
-    answers = recorded_answers(exercise.lesson)
-    if path.exists():
-        for name, value in read_answers(path, exercise.answers).items():
-            blank = value is None or value == "" or isinstance(value, _Unreadable)
-            if not blank or name not in answers:
-                answers[name] = value
+    recorded = recorded_answers(exercise.lesson)
+    found = read_answers(path, exercise.answers) if path.exists() else {}
+    answers: dict[str, Any] = {}
+    for name in exercise.answers:
+        value = found.get(name, Unset(name, f"{path.name} has no cell that sets `{name}`"))
+        if isinstance(value, _Unreadable):
+            value = recorded.get(
+                name,
+                Unset(
+                    name,
+                    f"{path.name} computes it ({value.source}): run the notebook's check cell "
+                    "once, so the check records its value, then grade again",
+                ),
+            )
+        answers[name] = value
     return answers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,35 @@ from lab.errors import LabError
 
 class ExerciseError(LabError):
     """An exercise number that does not exist, or an answer that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Unset:
+    """An answer the notebook has not set yet (its cell has not run, or it is computed by code
+    the grader cannot run): a check that reads it says "not yet" and which cell to run."""
+
+    name: str
+    fix: str = ""
+
+    def message(self) -> str:
+        return f"`{self.name}` is not set yet: {self.fix or f'run the cell that sets `{self.name}` first'}"
+
+
+class Answers(dict):
+    """The answers one check reads. Reading an answer that is `Unset` raises an ExerciseError,
+    so the task that needs it says "not yet" and names the answer, never a NameError."""
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        if isinstance(value, Unset):
+            raise ExerciseError(value.message())
+        return value
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if isinstance(value, Unset):
+            raise ExerciseError(value.message())
+        return value
 
 
 @dataclass
@@ -49,6 +79,7 @@ class Exercise:
     notebook: str
     tasks: list[Task]
     answers: tuple[str, ...] = ()  # names of notebook variables the checks read
+    files: tuple[str, ...] = ()  # the learner's own files (project-relative): kept, never lost
     start: Callable[[Settings], list[str]] | None = None  # undo the exercise; say what went
     work: str = ""  # what `start` removes, said before it does
 
@@ -58,7 +89,7 @@ class Exercise:
     def check(self, **answers: Any) -> Feedback:
         """Run every task's check; a check that crashes is a verdict too, never a traceback."""
         verdicts = []
-        answers = dict(answers)  # the checks of one call may share work in it
+        answers = Answers(answers)  # the checks of one call may share work in it
         for task in self.tasks:
             try:
                 verdict = task.check(answers)
@@ -70,7 +101,10 @@ class Exercise:
                 )
             verdicts.append(verdict)
         feedback = Feedback(self, verdicts)
-        record(feedback, {k: v for k, v in answers.items() if k in self.answers})
+        record(
+            feedback,
+            {k: v for k, v in answers.items() if k in self.answers and not isinstance(v, Unset)},
+        )
         return feedback
 
 
@@ -226,3 +260,56 @@ def forget(lesson: str, settings: Settings | None = None) -> None:
     data = load_progress(settings)
     if data.pop(lesson, None) is not None:
         progress_file(settings).write_text(json.dumps(data, indent=1))
+
+
+# --- a learner's files: moved aside, never deleted --------------------------------------------
+
+SAVED = "exercises/work/saved"  # git-ignored, like all of exercises/work/
+
+
+def saved_folder(settings: Settings | None = None, stamp: str | None = None) -> Path:
+    """`exercises/work/saved/<timestamp>/`: where a command puts the learner's files it replaces."""
+    settings = settings or get_settings()
+    stamp = stamp or dt.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    return settings.root / SAVED / stamp
+
+
+def keep_aside(paths: list[Path], folder: Path, settings: Settings | None = None) -> list[str]:
+    """Move each existing file or folder into `folder` under its own relative path (project-
+    relative; a file of the sandbox state under `state/`); return the paths moved, as shown."""
+    settings = settings or get_settings()
+    moved = []
+    for path in paths:
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            continue
+        if path.is_relative_to(settings.root):
+            relative = path.relative_to(settings.root)
+        elif path.is_relative_to(settings.home):
+            relative = Path("state") / path.relative_to(settings.home)
+        else:
+            relative = Path(path.name)
+        target, n = folder / relative, 1
+        while target.exists():  # kept twice within a second: keep both
+            n += 1
+            target = folder / relative.with_name(f"{relative.name}.{n}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+        relative = target.relative_to(folder)
+        moved.append(relative.as_posix() + ("/" if target.is_dir() else ""))
+    return moved
+
+
+def shown(path: Path, settings: Settings | None = None) -> str:
+    """A path as the learner reads it: relative to the project where it is inside it."""
+    settings = settings or get_settings()
+    return (
+        path.relative_to(settings.root).as_posix()
+        if path.is_relative_to(settings.root)
+        else str(path)
+    )
+
+
+def learner_files(exercises: list[Exercise], settings: Settings | None = None) -> list[Path]:
+    """The learner's own files of some exercises, where they are now."""
+    settings = settings or get_settings()
+    return [settings.root / f for e in exercises for f in e.files]

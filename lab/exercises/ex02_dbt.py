@@ -501,6 +501,7 @@ EXERCISE = register(
         notebook="02_dbt.ipynb",
         start=start,
         work=f"your models in {FOLDER}/ and the table {MODEL}",
+        files=(FOLDER,),
         tasks=[
             Task(
                 "1",

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from typing import Any
 
 import pandas as pd
 
 from lab.config import RAW_ORDERS, Settings, get_settings
 from lab.exercises.common import day_of, delete_day
-from lab.exercises.core import Exercise, ExerciseError, Task, Verdict, forget, register
+from lab.exercises.core import (
+    Exercise,
+    ExerciseError,
+    Task,
+    Verdict,
+    forget,
+    keep_aside,
+    register,
+    saved_folder,
+    shown,
+)
 from lab.warehouse import get_warehouse
 
 LESSON = "03"
@@ -51,6 +62,23 @@ def normal_name(name: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
+def _rows_validated(results: list[dict]) -> int | None:
+    """The rows a stored gate run validated (its row-count expectation's observed value)."""
+    for r in results:
+        if r["expectation_config"]["type"] == "expect_table_row_count_to_be_between":
+            observed = (r.get("result") or {}).get("observed_value")
+            return int(observed) if observed is not None else None
+    return None
+
+
+def _rows_loaded() -> int:
+    warehouse = get_warehouse()
+    if not warehouse.table_exists(RAW_ORDERS):
+        return 0
+    day = day_of(LESSON)
+    return int(warehouse.scalar(f"select count(*) from {RAW_ORDERS} where batch_date = ?", [day]))
+
+
 def check_gate_ran(answers) -> Verdict:
     day = day_of(LESSON)
     results = _latest_results()
@@ -58,6 +86,14 @@ def check_gate_ran(answers) -> Verdict:
         return Verdict(
             False,
             f"the gate has not run on {day}: land and load a dirty batch for it, then quality.run_gate(day)",
+        )
+    validated, loaded = _rows_validated(results), _rows_loaded()
+    if validated != loaded:
+        return Verdict(
+            False,
+            f"the gate's latest run on {day} validated {validated} rows, but {RAW_ORDERS} holds "
+            f"{loaded} rows of {day} now: the rows were loaded again since; run the gate again "
+            "(quality.run_gate(day))",
         )
     failed = [r for r in results if not r["success"]]
     if not failed:
@@ -119,7 +155,10 @@ def expectation_from(answer: Any):
 
     if answer is None:
         raise ExerciseError(
-            "set my_expectation to an expectation, e.g. gxe.ExpectColumn...(column=...), and add it to the orders suite with quality.add_expectation(my_expectation)"
+            "my_expectation is None: set my_expectation to an expectation, e.g. "
+            "gxe.ExpectColumn...(column=...), and add it to the orders suite with "
+            "quality.add_expectation(my_expectation) (the check judges the notebook's answer, "
+            "not an expectation added earlier)"
         )
     if isinstance(answer, CallSpec):
         cls = getattr(gxe, answer.name, None)
@@ -197,20 +236,18 @@ def check_new_expectation(answers) -> Verdict:
     from lab import learner_suite
 
     added = learner_suite.learner_expectations("orders")
-    answer = answers.get("my_expectation")
-    if answer is None and added:
-        expectation = added[-1]
-    else:
-        expectation = expectation_from(answer)
+    expectation = expectation_from(answers.get("my_expectation"))
     problem = _problem(expectation)
     if problem:
         return Verdict(False, problem)
     name = type(expectation).__name__
     day = day_of(LESSON)
     if not any(_same(expectation, e) for e in added):
+        others = "; the suite has yours: " + ", ".join(map(learner_suite.describe, added))
         return Verdict(
             False,
-            f"{name} catches the defect, but it is not part of the orders suite yet: "
+            f"{learner_suite.describe(expectation)} catches the defect, but it is not part of "
+            f"the orders suite yet{others if added else ''}: "
             f"quality.add_expectation(my_expectation), then run the gate on {day} again",
         )
     for other in added:
@@ -241,11 +278,22 @@ def check_new_expectation(answers) -> Verdict:
 
 
 def start(settings: Settings) -> list[str]:
+    """Undo the exercise; a copy of your expectations goes to `exercises/work/saved/<time>/`."""
     from lab.learner_suite import remove_expectations
 
     said: list[str] = []
     delete_day(day_of(LESSON), settings, said)
-    said += [f"your expectation {what}" for what in remove_expectations(settings=settings)]
+    path = settings.learner_expectations_file
+    if path.exists():
+        folder = saved_folder(settings)
+        (copy,) = keep_aside([path], folder, settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / copy, path)  # remove_expectations() reads it to say what goes
+        gone = remove_expectations(settings=settings)
+        said += [
+            f"your expectation {what} (a copy is in {shown(folder / copy, settings)})"
+            for what in gone
+        ]
     forget(LESSON, settings)
     return said
 

@@ -209,6 +209,7 @@ EXERCISE = register(
         notebook="05_orchestration.ipynb",
         start=start,
         work=f"the batch of {DAY}, runs/{OUTPUT_FOLDER}/ and {DAG_FILE}",
+        files=(DAG_FILE,),
         tasks=[
             Task(
                 "1",

@@ -115,3 +115,53 @@ def test_a_row_inserted_by_hand_without_repairing_the_file_is_caught(dirty_day):
     not_done(
         check(), "4", f"order {order} is in raw_orders but the landed file still has it broken"
     )
+
+
+def test_an_answer_not_set_yet_is_named_with_the_cell_to_run(dirty_day):
+    from lab.exercises.core import Unset
+
+    not_done(
+        check(reconcile_sql=Unset("reconcile_sql")),
+        "3",
+        "`reconcile_sql` is not set yet: run the cell that sets `reconcile_sql` first",
+    )
+
+
+def _notebook_says(source: str) -> None:
+    """Replace the notebook's answer cell for reconcile_sql, as a learner editing it would."""
+    import nbformat
+
+    from lab.config import get_settings
+
+    path = get_settings().exercises_dir / "01_ingestion.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if c.source.startswith("reconcile_sql =")]
+    cell.source = source
+    nbformat.write(nb, path)
+
+
+def test_lab_grade_never_counts_an_earlier_checks_answer_for_a_blank_one(dirty_day, capsys):
+    from lab import cli
+
+    done(check(reconcile_sql=RECONCILE), "3")  # an earlier attempt, recorded by its check
+    _notebook_says("reconcile_sql = None  # TODO")
+    capsys.readouterr()
+    assert cli.main(["grade", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "[ ] 3." in out and "`reconcile_sql` is empty" in out, out
+
+
+def test_lab_grade_of_a_computed_answer_uses_the_last_check_or_says_to_run_it(dirty_day, capsys):
+    from lab import cli
+
+    _notebook_says('reconcile_sql = open("my_query.sql").read()')
+    capsys.readouterr()
+    assert cli.main(["grade", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "`reconcile_sql` is not set yet: 01_ingestion.ipynb computes it" in out, out
+    assert "run the notebook's check cell once" in out, out
+    done(check(reconcile_sql=RECONCILE), "3")  # the notebook's check records the value it used
+    capsys.readouterr()
+    cli.main(["grade", "1"])
+    out = capsys.readouterr().out
+    assert "[x] 3." in out, out

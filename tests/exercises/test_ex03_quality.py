@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import great_expectations.expectations as gxe
 import pytest
 
@@ -69,7 +71,6 @@ def test_a_new_expectation_must_catch_the_defect_and_spare_clean_data(failed_gat
     not_done(check(my_expectation=good), "3", "now run the gate on 2026-11-11 again")
     quality.run_gate(DAY)
     done(check(my_expectation=good), "3")
-    done(check(), "3")  # no answer given: the expectation the learner added is judged
     quality.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0))
     quality.run_gate(DAY)
     done(
@@ -113,6 +114,76 @@ def test_a_new_expectation_must_catch_the_defect_and_spare_clean_data(failed_gat
 
 def test_no_expectation_written_or_added_is_named(failed_gate):
     not_done(check(), "3", "set my_expectation", "quality.add_expectation(my_expectation)")
+
+
+def test_an_expectation_left_in_the_suite_is_not_the_notebooks_answer(failed_gate):
+    """my_expectation = None (or another one) while an earlier attempt's is still in the suite."""
+    earlier = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)
+    quality.add_expectation(earlier)
+    quality.run_gate(DAY)
+    done(check(my_expectation=earlier), "3")
+    not_done(check(my_expectation=None), "3", "my_expectation is None", "not an expectation added")
+    other = gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0)
+    not_done(
+        check(my_expectation=other),
+        "3",
+        "ExpectColumnValuesToBeBetween(column=amount, min_value=0) catches the defect, but it "
+        "is not part of the orders suite yet; the suite has yours: "
+        "ExpectColumnMinToBeBetween(column=amount, min_value=0)",
+    )
+    same_kind = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=-5)
+    not_done(check(my_expectation=same_kind), "3", "not part of the orders suite yet")
+
+
+def test_a_gate_run_older_than_the_rows_loaded_now_is_not_the_answer(failed_gate):
+    """The gate failed on the dirty rows; then a clean batch was loaded and the gate not rerun."""
+    done(check(), "1")
+    ingest.land_batch(DAY, rows=300)
+    ingest.load_batch(DAY)
+    not_done(check(), "1", "the gate's latest run on 2026-11-11 validated", "holds 300 rows")
+    quality.run_gate(DAY)
+    not_done(check(), "1", "passed: the batch there is clean")
+
+
+def test_the_committed_suite_file_stays_as_committed(failed_gate):
+    """The learner's expectation runs in the gate, but the committed suite JSON is not rewritten,
+    and a reset takes it out again (a copy kept in exercises/work/saved/)."""
+    from lab.config import get_settings
+
+    settings = get_settings()
+    committed = settings.gx_root / "gx" / "expectations" / "orders.json"
+    repo = Path(__file__).resolve().parents[2] / "great_expectations/gx/expectations/orders.json"
+    before = committed.read_bytes()
+    assert before == repo.read_bytes(), "the sandbox's GX project starts as the committed one"
+    quality.add_expectation(gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0))
+    gate = quality.run_gate(DAY)
+    assert "expect_column_min_to_be_between" in set(gate.failures().expectation), gate.table()
+    assert committed.read_bytes() == before, "the gate rewrote the committed orders.json"
+    said = exercises.get("03").start(settings)
+    assert any(
+        "your expectation orders: ExpectColumnMinToBeBetween(column=amount, min_value=0)" in s
+        and "(a copy is in exercises/work/saved/" in s
+        for s in said
+    ), said
+    copies = list((settings.root / "exercises/work/saved").rglob("expectations.json"))
+    assert len(copies) == 1 and "ExpectColumnMinToBeBetween" in copies[0].read_text(), copies
+    after = quality.run_gate(DAY)
+    assert "expect_column_min_to_be_between" not in set(after.table().expectation)
+    assert committed.read_bytes() == before, "the gate rewrote the committed orders.json"
+
+
+def test_lab_grade_grades_a_blank_answer_as_blank_not_the_last_checks(failed_gate, capsys):
+    """The notebook file still says None; an earlier check with an answer must not count."""
+    from lab import cli
+
+    good = gxe.ExpectColumnMinToBeBetween(column="amount", min_value=0)
+    quality.add_expectation(good)
+    quality.run_gate(DAY)
+    done(check(my_expectation=good), "3")  # recorded as the last check's answer
+    capsys.readouterr()
+    assert cli.main(["grade", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "my_expectation is None" in out and "set failing_expectation" in out, out
 
 
 def test_an_added_expectation_joins_the_orders_suite_the_gate_runs(failed_gate, capsys):

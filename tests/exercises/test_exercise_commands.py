@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -156,6 +157,8 @@ def test_reset_lesson_keeps_earlier_exercises_work_and_replays_earlier_lessons(
     ), "exercise 03's day is lesson 03's work: it must go"
     assert quality.learner_expectations() == []
     assert not (settings.root / ex04_monitoring.RULE_FILE).exists()
+    assert [p.read_text() for p in _saved_copies("quality_alerts.yml")] == ["groups: []\n"]
+    assert "ExpectColumnMinToBeBetween" in _saved_copies("expectations.json")[0].read_text()
     runs = warehouse.query("select run_id, step, counts from ops.step_runs order by run_id, step")
     assert [tuple(r) for r in runs[["run_id", "step"]].values] == [
         ("history_2026-10-31", "dbt"),
@@ -230,14 +233,74 @@ def test_a_reset_that_stops_half_way_finishes_when_run_again(exercise_sandbox, c
     assert not settings.rewind_dir.exists()
 
 
+def _saved_copies(name: str) -> list[Path]:
+    return sorted((get_settings().root / "exercises/work/saved").rglob(name))
+
+
 @pytest.mark.slow
 def test_solve_loads_the_solution_state_and_reset_takes_it_away(exercise_sandbox, capsys):
+    rules = get_settings().root / "exercises/work/quality_alerts.yml"
+    exercises.write_file("exercises/work/quality_alerts.yml", "groups: []  # mine")
+    capsys.readouterr()
     assert cli.main(["solve", "--lesson", "4"]) == 0, capsys.readouterr().out
-    assert "Exercise 04 · watch the pipeline: PASSED" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Exercise 04 · watch the pipeline: PASSED" in out, out
+    assert re.search(
+        r"Your files exercises/work/quality_alerts.yml are kept in "
+        r"exercises/work/saved/\d{4}-\d\d-\d\d_\d{6}/ \(the solution writes its own",
+        out,
+    ), out
+    (mine,) = _saved_copies("quality_alerts.yml")
+    assert mine.read_text() == "groups: []  # mine\n" and "# mine" not in rules.read_text()
     assert cli.main(["grade", "4"]) == 1, "grading the untouched starter must say not yet"
     capsys.readouterr()
     assert cli.main(["reset", "--lesson", "4", "--yes"]) == 0
-    assert not (get_settings().root / "exercises/work/quality_alerts.yml").exists()
+    out = capsys.readouterr().out
+    assert not rules.exists()
+    assert (
+        "removed exercise 04: exercises/work/quality_alerts.yml (a copy is in exercises/work/saved/"
+        in out
+    ), out
+    assert len(_saved_copies("quality_alerts.yml*")) == 2, "the solution's rules are kept too"
+
+
+@pytest.mark.slow
+def test_solve_never_overwrites_the_learners_own_model(exercise_sandbox, capsys):
+    from lab.exercises import ex02_dbt
+
+    model = f"{ex02_dbt.FOLDER}/{ex02_dbt.MODEL}.sql"
+    exercises.write_file(model, "-- my own attempt\nselect 1 as customer_id")
+    capsys.readouterr()
+    cli.main(["solve", "--lesson", "2"])
+    out = capsys.readouterr().out
+    assert f"Your files {ex02_dbt.FOLDER}/ are kept in exercises/work/saved/" in out, out
+    (mine,) = _saved_copies(f"{ex02_dbt.MODEL}.sql")
+    assert mine.read_text().startswith("-- my own attempt"), mine.read_text()
+    assert re.search(rf"exercises/work/saved/[\d_-]+/{model}$", mine.as_posix()), mine
+    assert "my own attempt" not in (get_settings().root / model).read_text()
+
+
+def test_a_full_reset_moves_the_learners_files_aside_and_says_so(exercise_sandbox, capsys):
+    """A full reset is a clean start: no exercise files left behind, a copy of each kept."""
+    from lab.exercises import ex02_dbt, ex04_monitoring, ex05_orchestration
+
+    settings = get_settings()
+    model = f"{ex02_dbt.FOLDER}/{ex02_dbt.MODEL}.sql"
+    for path in (model, ex04_monitoring.RULE_FILE, ex05_orchestration.DAG_FILE):
+        exercises.write_file(path, f"# mine: {path}")
+    capsys.readouterr()
+    assert cli.main(["reset", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"Your exercise files ({ex02_dbt.FOLDER}, {ex04_monitoring.RULE_FILE}, "
+        f"{ex05_orchestration.DAG_FILE}) move to exercises/work/saved/<date_time>/" in out
+    ), out
+    assert "Moved your exercise files to exercises/work/saved/" in out, out
+    for path in (model, ex04_monitoring.RULE_FILE, ex05_orchestration.DAG_FILE):
+        assert not (settings.root / path).exists(), f"{path} is still there after a full reset"
+        (copy,) = [p for p in _saved_copies(Path(path).name) if p.as_posix().endswith(path)]
+        assert copy.read_text() == f"# mine: {path}\n"
+    assert not settings.home.exists()
 
 
 @pytest.mark.slow

@@ -92,3 +92,52 @@ def test_progress_shows_checked_tasks(lab_env):
     assert line_of("05").split()[-3:] == ["[-]"] * 3, line_of("05")
     bundle = exercises.progress()._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle, sorted(bundle)
+
+
+def test_an_answer_not_set_yet_is_a_not_yet_naming_the_cell_to_run(lab_env):
+    from lab.exercises.core import Unset
+
+    seen = Exercise(
+        lesson="98",
+        title="answers",
+        notebook="98_demo.ipynb",
+        answers=("my_answer",),
+        tasks=[Task("1", "uses it", lambda a: Verdict(a.get("my_answer") == 1, "read"), ["h"])],
+    )
+    feedback = seen.check(my_answer=Unset("my_answer"))
+    assert not feedback.passed
+    assert feedback.verdicts[0].message == (
+        "`my_answer` is not set yet: run the cell that sets `my_answer` first"
+    ), feedback.verdicts[0].message
+    assert seen.check(my_answer=1).passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05"])
+def test_a_check_cell_run_on_its_own_says_not_yet_and_raises_nothing(exercise_sandbox, lesson):
+    """A learner runs the check cell first, before any answer cell: a "not yet", no NameError."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from lab.config import get_settings
+    from lab.pipeline import KERNEL_ARGS
+
+    exercise = exercises.get(lesson)
+    folder = get_settings().exercises_dir
+    starter = nbformat.read(folder / exercise.notebook, as_version=4)
+    alone = nbformat.v4.new_notebook(cells=[starter.cells[-1]], metadata=starter.metadata)
+    NotebookClient(
+        alone,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        extra_arguments=KERNEL_ARGS,
+        resources={"metadata": {"path": str(folder)}},
+    ).execute()
+    outputs = alone.cells[0].outputs
+    errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+    assert not errors, f"{exercise.notebook}'s check cell alone raised: {errors}"
+    text = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert f"Exercise {lesson}" in text and "not yet" in text and "PASSED" not in text, text
+    named = [n for n in exercise.answers if f"`{n}` is not set yet: run the cell that sets" in text]
+    assert named or not exercise.answers, f"no answer of {exercise.answers} named:\n{text}"
