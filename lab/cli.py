@@ -54,7 +54,13 @@ def _existing_file(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     # Defaults from the light constant modules only: `lab --help` must not import pandas & co.
     from lab.config import HISTORY_DAYS, JUPYTER_PORT, PIPELINE_NOTEBOOKS
-    from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, MAX_ROWS
+    from lab.contract import (
+        DEFAULT_ROWS,
+        DEFAULT_RUN_DATE,
+        MAX_ROWS,
+        MAX_UPDATES,
+        UPDATE_MAX_DAYS_BACK,
+    )
 
     parser = argparse.ArgumentParser(prog="lab", description="The Data Engineering Sandbox.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,8 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--updates",
         type=float,
         default=0.0,
-        help="fraction of rows that are status updates of orders from the previous 1-7 days, "
-        "0.0-0.5 (same id, customer, date and amount; a later status)",
+        help="fraction of rows that are status updates of earlier orders, "
+        f"0.0-{MAX_UPDATES} (same id, customer, date and amount; a later status)",
+    )
+    p.add_argument(
+        "--reach",
+        type=int,
+        default=UPDATE_MAX_DAYS_BACK,
+        help="how many days back an update may refer, "
+        f"1-{UPDATE_MAX_DAYS_BACK} (default {UPDATE_MAX_DAYS_BACK})",
     )
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument(

@@ -10,7 +10,13 @@ import time
 def _cmd_datagen(args) -> int:
     from lab import datagen, ingest
 
-    knobs = {"rows": args.rows, "dirty": args.dirty, "updates": args.updates, "seed": args.seed}
+    knobs = {
+        "rows": args.rows,
+        "dirty": args.dirty,
+        "updates": args.updates,
+        "reach": args.reach,
+        "seed": args.seed,
+    }
     if args.out:
         rows = datagen.write_orders(args.out, args.date, **knobs)
         print(f"Wrote {rows} rows to {args.out}")

@@ -60,6 +60,12 @@ DEFAULT_ROWS = 500
 # and `lab ingest` go up to MAX_ROWS.
 MAX_NOTEBOOK_ROWS = 99_999
 CUSTOMER_IDS = range(1, 101)
+# Status updates (datagen's `updates` and `reach`): an update needs an earlier order to refer to,
+# and an order is updated at most once: a day's candidates are about one day's new orders (those
+# whose update day it is, over the reach), of which nine in ten can still move on. Up to 0.4 of
+# the rows they outnumber the updates. An update refers to an order at most this many days back.
+MAX_UPDATES = 0.4
+UPDATE_MAX_DAYS_BACK = 7
 EPOCH = dt.date(2020, 1, 1)
 
 DEFAULT_RUN_DATE = "2026-11-01"

@@ -48,9 +48,11 @@ from lab.contract import (
     DEFAULT_ROWS,
     EPOCH,
     MAX_ROWS,
+    MAX_UPDATES,
     ORDER_ID_DAY_STRIDE,
     STATUS_TRANSITIONS,
     STATUSES,
+    UPDATE_MAX_DAYS_BACK,
     as_date,
 )
 from lab.csvtext import write_chunks
@@ -66,11 +68,6 @@ CHUNK_ROWS = 250_000
 # `make_orders` builds a DataFrame of Python strings (about 0.5 KB a row); beyond this size use
 # `write_orders`, which streams.
 FRAME_MAX_ROWS = 1_000_000
-# An update needs an earlier order to refer to, and an order is updated at most once: a day's
-# candidates are about one day's new orders (those whose update day it is, over the reach), of
-# which nine in ten can still move on. Up to 0.4 of the rows they outnumber the updates.
-MAX_UPDATES = 0.4
-UPDATE_MAX_DAYS_BACK = 7
 
 # status index -> how many statuses it moves to, and their indices (padded with its own)
 _NEXT_COUNT = np.array([len(STATUS_TRANSITIONS[s]) for s in STATUSES])

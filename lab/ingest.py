@@ -26,9 +26,9 @@ from lab.config import (
     get_settings,
     shown_path,
 )
-from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, as_date
+from lab.contract import DEFAULT_ROWS, DEFAULT_RUN_DATE, UPDATE_MAX_DAYS_BACK, as_date
 from lab.csvtext import to_csv_bytes
-from lab.datagen import UPDATE_MAX_DAYS_BACK, write_orders
+from lab.datagen import write_orders
 from lab.errors import BatchFileError, ReconcileError
 from lab.lake import Lake, get_lake
 from lab.schema import ensure_tables as _ensure_tables

@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from lab import ingest, metrics
-from lab.contract import DEFAULT_ROWS, as_date
-from lab.datagen import UPDATE_MAX_DAYS_BACK
+from lab.contract import DEFAULT_ROWS, UPDATE_MAX_DAYS_BACK, as_date
 
 
 def ingestion(

@@ -147,6 +147,26 @@ def test_datagen_out_writes_the_batch_as_csv(capsys, tmp_path):
     pd.testing.assert_frame_equal(written, expected.astype(str))
 
 
+def test_datagen_help_states_the_update_limits_datagen_enforces(capsys):
+    with pytest.raises(SystemExit):
+        main(["datagen", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"0.0-{datagen.MAX_UPDATES}" in text, text
+    assert f"1-{datagen.UPDATE_MAX_DAYS_BACK}" in text, text
+
+
+def test_datagen_updates_and_reach_reach_the_generator(capsys, tmp_path):
+    target = tmp_path / "orders.csv"
+    args = ["--date", "2026-11-03", "--rows", "400", "--updates", "0.1", "--reach", "3"]
+    code, _, err = run(capsys, "datagen", *args, "--out", str(target))
+    assert code == 0, err
+    written = pd.read_csv(io.BytesIO(target.read_bytes()), dtype=str, keep_default_na=False)
+    expected = datagen.make_orders("2026-11-03", rows=400, updates=0.1, reach=3)
+    pd.testing.assert_frame_equal(written, expected.astype(str))
+    code, _, err = run(capsys, "datagen", *args[:-1], "9", "--out", str(target))
+    assert code == 1 and "from 1 to 7" in err, f"expected a refused reach of 9, got {code}: {err}"
+
+
 def test_datagen_lands_the_batch_in_the_lake(capsys, lab_env):
     code, out, _ = run(capsys, "datagen", "--date", "2026-11-03", "--rows", "12")
     landed = lab_env.home / "lake" / "raw" / "orders" / "date=2026-11-03" / "orders.csv"
