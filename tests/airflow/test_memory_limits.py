@@ -10,6 +10,12 @@ triggerer start in their container, the probe's duration and the time until the 
 passed. Asserted: measured memory plus a margin stays under the compose limit, and the compose
 timeout and start period leave a margin over the measured times.
 
+The times are wall-clock times scaled by the share of CPU the processes' main threads got
+while they were runnable (the kernel's schedstat: time on a CPU / (that + time waiting for
+one)). On an idle machine the share is 1; on a busy one, the wait other work causes would
+otherwise be measured as the component's own need, and the test would fail whenever the
+machine is busy.
+
 Set AIRFLOW_MEMORY_REPORT=<file> to save the figures as JSON.
 """
 
@@ -75,12 +81,36 @@ class Measured:
     tree_peak: int = 0  # bytes, PSS of the component's processes
     probe_peak: int = 0  # bytes, PSS of one healthcheck run at its largest
     log_server: int = 0  # bytes, PSS of the stand-in log server
-    probe_seconds: list[float] = field(default_factory=list)
-    healthy_after: float | None = None  # seconds from start until a probe first passed
+    probe_seconds: list[float] = field(default_factory=list)  # scaled by cpu_share()
+    healthy_after: float | None = None  # seconds from start until a probe first passed, same
+    sched: dict[int, tuple[int, int]] = field(default_factory=dict)  # see record_sched
 
     @property
     def total(self) -> int:
         return self.tree_peak + self.probe_peak + self.log_server
+
+
+def record_sched(process: psutil.Process, sched: dict[int, tuple[int, int]]) -> None:
+    """Record, for each process of the tree, its main thread's ns on a CPU and ns runnable but
+    waiting for one so far (/proc/<pid>/schedstat); a process that exits keeps its last."""
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for member in members:
+        try:
+            ran, waited = map(int, Path(f"/proc/{member.pid}/schedstat").read_text().split()[:2])
+        except (OSError, ValueError):
+            continue
+        sched[member.pid] = max(sched.get(member.pid, (0, 0)), (ran, waited))
+
+
+def cpu_share(sched: dict[int, tuple[int, int]]) -> float:
+    """The share of the CPU the recorded processes got while runnable (1.0 when never waiting)."""
+    recorded = list(sched.values())  # the sampler thread may add a process meanwhile
+    ran = sum(r for r, _ in recorded)
+    waited = sum(w for _, w in recorded)
+    return ran / (ran + waited) if ran + waited else 1.0
 
 
 def tree_pss(process: psutil.Process) -> int:
@@ -111,6 +141,7 @@ class Sampler(threading.Thread):
             for name, process in self.processes.items():
                 value = tree_pss(process)
                 self.measured[name].tree_peak = max(self.measured[name].tree_peak, value)
+                record_sched(process, self.measured[name].sched)
             time.sleep(0.5)
 
 
@@ -126,8 +157,8 @@ def probe_command(service: str, ports: dict[str, int]) -> list[str]:
 
 
 def run_probe(command: list[str], env: dict[str, str]) -> tuple[int, float, int]:
-    """Exit code, seconds and peak memory (bytes) of the probe: the largest PSS of its
-    processes together, sampled every 20 ms while it runs.
+    """Exit code, seconds (scaled by its processes' cpu_share) and peak memory (bytes) of the
+    probe: the largest PSS of its processes together, sampled every 20 ms while it runs.
 
     PSS, like the container's cgroup, counts a page shared by several processes once in all;
     a sum of RSS would count Airflow's libraries once a process. (wait4's ru_maxrss would not
@@ -137,11 +168,13 @@ def run_probe(command: list[str], env: dict[str, str]) -> tuple[int, float, int]
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     peak = 0
+    sched: dict[int, tuple[int, int]] = {}
     root = psutil.Process(process.pid)
     while process.poll() is None:
         peak = max(peak, tree_pss(root))
+        record_sched(root, sched)
         time.sleep(0.02)
-    return process.returncode, time.monotonic() - start, peak
+    return process.returncode, (time.monotonic() - start) * cpu_share(sched), peak
 
 
 def serve_logs_stand_in(env: dict[str, str], port: int) -> subprocess.Popen:
@@ -239,7 +272,10 @@ def measured(_postgres_server, tmp_path_factory, prepared_state, use_state) -> d
                     for name in sorted(pending):
                         code, _, _ = run_probe(commands[name], full_env)
                         if code == 0:
-                            results[name].healthy_after = time.monotonic() - started
+                            component = psutil.Process(cluster.processes[name].pid)
+                            record_sched(component, results[name].sched)
+                            share = cpu_share(results[name].sched)
+                            results[name].healthy_after = (time.monotonic() - started) * share
                             pending.discard(name)
                     dead = {n: p.returncode for n, p in cluster.processes.items() if p.poll()}
                     assert not dead, f"components exited: {dead}\n{cluster.logs()}"
@@ -312,3 +348,25 @@ def test_healthcheck_timeout_and_start_period_leave_a_margin(measured, service):
         f"{service}: first healthy after {m.healthy_after:.0f} s; start_period {start_period:.0f} s "
         f"leaves less than {TIME_MARGIN}x"
     )
+
+
+def test_cpu_share_discounts_the_wait_for_a_cpu_another_process_keeps_busy():
+    """One CPU second of work beside a busy loop on the same CPU: half the wall time is wait."""
+    pin = ["taskset", "-c", "0", sys.executable, "-c"]
+    hog = subprocess.Popen([*pin, "while True: pass"])
+    work = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1: pass"
+    try:
+        start = time.monotonic()
+        worker = subprocess.Popen([*pin, work])
+        sched: dict[int, tuple[int, int]] = {}
+        while worker.poll() is None:
+            record_sched(psutil.Process(worker.pid), sched)
+            time.sleep(0.02)
+        wall = time.monotonic() - start
+    finally:
+        hog.kill()
+        hog.wait()
+    share = cpu_share(sched)
+    assert wall > 1.6, f"expected the busy loop to slow the work down, it took {wall:.1f} s"
+    assert share < 0.7, f"expected under 70 % of the CPU beside a busy loop, got {share:.0%}"
+    assert 0.8 < wall * share < 1.5, f"{wall:.1f} s x {share:.2f}: expected about 1 CPU second"
