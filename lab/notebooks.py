@@ -60,7 +60,7 @@ def execute(path: Path, timeout: int = 600, seconds: dict[int, float] | None = N
     import nbformat
     from nbclient import NotebookClient
 
-    from lab.pipeline import KERNEL_ARGS
+    from lab.pipeline import kernel_args
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -70,7 +70,7 @@ def execute(path: Path, timeout: int = 600, seconds: dict[int, float] | None = N
         timeout=timeout,
         kernel_name="python3",
         record_timing=True,
-        extra_arguments=KERNEL_ARGS,
+        extra_arguments=kernel_args(),
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     for index, cell in enumerate(nb.cells):

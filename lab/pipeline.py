@@ -83,7 +83,20 @@ def notebook_parameters(
     }
 
 
-KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # the kernel's startup warnings are noise here
+QUIET_KERNEL = "--IPKernelApp.log_level=CRITICAL"  # the kernel's startup warnings are noise here
+
+
+def kernel_args(kernel_name: str = "python3") -> list[str]:
+    """Extra arguments that quieten the kernel `kernel_name` resolves to, unless its spec sets a
+    log level itself (the sandbox's spec does, once a lesson or JupyterLab put it on
+    JUPYTER_PATH): ipykernel refuses a log level given twice, and the kernel dies at start."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec(kernel_name).argv
+    except NoSuchKernel:
+        argv = []
+    return [] if any(a.startswith("--IPKernelApp.log_level=") for a in argv) else [QUIET_KERNEL]
 
 
 def execute_notebook(
@@ -128,7 +141,7 @@ def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel
             progress_bar=False,
             log_output=False,
             request_save_on_cell_execute=False,
-            extra_arguments=KERNEL_ARGS,
+            extra_arguments=kernel_args(),
             **({"km": kernel} if kernel is not None else {}),
         )
     except PapermillExecutionError as exc:
@@ -192,7 +205,7 @@ def shared_kernel(cwd: Path) -> Iterator[SharedKernel]:
     (and CI runs every notebook in a kernel of its own, so none can lean on another's).
     """
     manager = _kernel_manager(kernel_name="python3")
-    manager.start_kernel(cwd=str(cwd), extra_arguments=KERNEL_ARGS)
+    manager.start_kernel(cwd=str(cwd), extra_arguments=kernel_args())
     kernel = SharedKernel(manager, manager.blocking_client())
     kernel.client.start_channels()
     try:

@@ -55,7 +55,7 @@ def run_notebook(path: Path, timeout: int = 900) -> bool:
     import nbformat
     from nbclient import NotebookClient
 
-    from lab.pipeline import KERNEL_ARGS
+    from lab.pipeline import kernel_args
 
     nb = nbformat.read(path, as_version=4)
     try:
@@ -64,7 +64,7 @@ def run_notebook(path: Path, timeout: int = 900) -> bool:
             timeout=timeout,
             kernel_name="python3",
             allow_errors=True,
-            extra_arguments=KERNEL_ARGS,
+            extra_arguments=kernel_args(),
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
     finally:

@@ -120,7 +120,7 @@ def test_a_check_cell_run_on_its_own_says_not_yet_and_raises_nothing(exercise_sa
     from nbclient import NotebookClient
 
     from lab.config import get_settings
-    from lab.pipeline import KERNEL_ARGS
+    from lab.pipeline import kernel_args
 
     exercise = exercises.get(lesson)
     folder = get_settings().exercises_dir
@@ -131,7 +131,7 @@ def test_a_check_cell_run_on_its_own_says_not_yet_and_raises_nothing(exercise_sa
         timeout=300,
         kernel_name="python3",
         allow_errors=True,
-        extra_arguments=KERNEL_ARGS,
+        extra_arguments=kernel_args(),
         resources={"metadata": {"path": str(folder)}},
     ).execute()
     outputs = alone.cells[0].outputs

@@ -77,3 +77,16 @@ def test_a_slow_cell_must_be_announced_in_the_markdown_before_it(markdown, unann
     assert len(found) == unannounced, f"markdown {markdown!r}: got {found}"
     if found:
         assert found[0] == "cell 1 `run_pipeline()` (14 s)", found
+
+
+def test_a_pipeline_started_from_a_lesson_gets_a_kernel_that_starts(lab_env, monkeypatch, tmp_path):
+    """lesson.start() puts the sandbox's quiet kernel spec first on JUPYTER_PATH; the pipeline's
+    own quietening argument must then not be added again (ipykernel dies on a doubled level)."""
+    from lab import pipeline
+
+    monkeypatch.setenv("JUPYTER_PATH", "")  # restored after the test: start() changes it
+    lesson.start()
+    assert pipeline.kernel_args() == [], pipeline.kernel_args()
+    with pipeline.shared_kernel(tmp_path) as kernel:
+        reply = kernel.client.execute_interactive("6 * 7", timeout=120, output_hook=lambda _: None)
+    assert reply["content"]["status"] == "ok", reply["content"]
