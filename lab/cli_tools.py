@@ -82,7 +82,7 @@ def jupyter_settings() -> dict[str, str]:
     data = home / "jupyter"
     kernel = data / "kernels" / "python3" / "kernel.json"
     kernel.parent.mkdir(parents=True, exist_ok=True)
-    kernel.write_text(json.dumps(kernel_spec(), indent=1))
+    kernel.write_text(json.dumps(kernel_spec(data), indent=1))
     jupyter_path = os.environ.get("JUPYTER_PATH", "")
     return {
         "JUPYTERLAB_SETTINGS_DIR": str(folder),
@@ -106,8 +106,18 @@ def jupyter_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def kernel_spec() -> dict:
-    """The python3 kernel of this environment, quiet about what is not the learner's concern."""
+def kernel_spec(data_dir: Path | None = None) -> dict:
+    """The python3 kernel of this environment, quiet about what is not the learner's concern.
+
+    With `data_dir` (where this spec is written), the kernel's JUPYTER_PATH starts there, so a
+    kernel it starts in turn (papermill in exercise 05) is this quiet one too: else ipykernel
+    writes "Kernel is running over TCP without encryption" into the learner's cell. Benign here:
+    the kernel listens on 127.0.0.1 only, its messages are signed with a key only its starter
+    holds, and the sandbox has one user.
+    """
+    env = {"PYTHONWARNINGS": KERNEL_WARNINGS}
+    if data_dir is not None:
+        env["JUPYTER_PATH"] = str(data_dir)
     return {
         "argv": [
             sys.executable,
@@ -119,7 +129,7 @@ def kernel_spec() -> dict:
         ],
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
-        "env": {"PYTHONWARNINGS": KERNEL_WARNINGS},
+        "env": env,
         "metadata": {"debugger": True},
     }
 

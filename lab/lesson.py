@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-from lab.cli_tools import jupyter_settings
 from lab.config import Settings, choose_profile, get_settings
 from lab.profiles import profile_of
 
@@ -22,12 +20,6 @@ def start(profile: str | None = None) -> Settings:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    # A kernel started from here (papermill in exercise 05) is the sandbox's python3 kernel, as
-    # in JupyterLab (lab.cli_tools.kernel_spec): else ipykernel warns "Kernel is running over
-    # TCP without encryption" into the cell. Benign here: the kernel listens on 127.0.0.1 only,
-    # its messages are signed with a key only its starter holds, and the sandbox has one user.
-    paths = jupyter_settings()["JUPYTER_PATH"].split(os.pathsep)
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     import pandas as pd
 
     pd.set_option("display.max_columns", 20)

@@ -55,18 +55,21 @@ def run_notebook(path: Path, timeout: int = 900) -> bool:
     import nbformat
     from nbclient import NotebookClient
 
+    from lab.cli_tools import jupyter_settings
     from lab.pipeline import kernel_args
 
     nb = nbformat.read(path, as_version=4)
+    # the sandbox's python3 kernel, as JupyterLab runs it (and so do the kernels it starts)
     try:
-        NotebookClient(
-            nb,
-            timeout=timeout,
-            kernel_name="python3",
-            allow_errors=True,
-            extra_arguments=kernel_args(),
-            resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
+        with environ({"JUPYTER_PATH": jupyter_settings()["JUPYTER_PATH"]}):
+            NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                allow_errors=True,
+                extra_arguments=kernel_args(),
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
     finally:
         nbformat.write(nb, path)
     return not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))

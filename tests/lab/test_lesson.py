@@ -79,13 +79,14 @@ def test_a_slow_cell_must_be_announced_in_the_markdown_before_it(markdown, unann
         assert found[0] == "cell 1 `run_pipeline()` (14 s)", found
 
 
-def test_a_pipeline_started_from_a_lesson_gets_a_kernel_that_starts(lab_env, monkeypatch, tmp_path):
-    """lesson.start() puts the sandbox's quiet kernel spec first on JUPYTER_PATH; the pipeline's
-    own quietening argument must then not be added again (ipykernel dies on a doubled level)."""
+def test_a_pipeline_run_inside_jupyterlab_gets_a_kernel_that_starts(lab_env, monkeypatch, tmp_path):
+    """Inside JupyterLab (or the grader) the sandbox's quiet kernel spec is first on
+    JUPYTER_PATH; the pipeline's own quietening argument must then not be added again
+    (ipykernel dies on a log level given twice: lesson 05's pipeline cell did)."""
     from lab import pipeline
+    from lab.cli_tools import jupyter_settings
 
-    monkeypatch.setenv("JUPYTER_PATH", "")  # restored after the test: start() changes it
-    lesson.start()
+    monkeypatch.setenv("JUPYTER_PATH", jupyter_settings()["JUPYTER_PATH"])
     assert pipeline.kernel_args() == [], pipeline.kernel_args()
     with pipeline.shared_kernel(tmp_path) as kernel:
         reply = kernel.client.execute_interactive("6 * 7", timeout=120, output_hook=lambda _: None)
