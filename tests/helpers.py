@@ -4,7 +4,8 @@
 - `scratch_database(server, prefix)`: a PostgreSQL database for a block, dropped afterwards.
 - `json_server(answer)`: a local HTTP server answering every GET with JSON.
 - `serving(args, port)`: a server process until the block ends; `pushgateway_server(folder)`.
-- `jupyterlab_server(site, port, log_dir)`: JupyterLab on a fresh sandbox, as `make lab` starts it.
+- `jupyterlab_server(site, port, log_dir)`: JupyterLab on a fresh sandbox, as `make lab` starts it;
+  `running_jupyterlab(args, env, port, token, log_path)`: any JupyterLab command, started and stopped.
 """
 
 from __future__ import annotations
@@ -170,31 +171,21 @@ def json_server(answer: Answer | None = None) -> Iterator[JsonServer]:
 
 
 @contextlib.contextmanager
-def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
-    """JupyterLab serving `site` on 127.0.0.1:`port` with a fresh sandbox, as `make lab` starts
-    it (token JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
-    from lab.cli_tools import jupyter_command, jupyter_settings
-    from lab.notebooks import fresh_sandbox
-
-    log_path = log_dir / "jupyter.log"
-    with fresh_sandbox() as env, open(log_path, "w") as log:
-        args = jupyter_command(
-            port, ["--no-browser", f"--ServerApp.token={JUPYTER_TOKEN}"], root_dir=site
-        )
+def running_jupyterlab(
+    args: list[str], env: dict[str, str], port: int, token: str, log_path: Path
+) -> Iterator[str]:
+    """JupyterLab started with `args` and `env`, its output in `log_path`: waits (90 s) until it
+    answers on 127.0.0.1:`port`, yields its base URL, and stops its process group afterwards."""
+    with open(log_path, "w") as log:
         server = subprocess.Popen(
-            args,
-            env={**os.environ, **env, **jupyter_settings(), "JUPYTER_RUNTIME_DIR": str(log_dir)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90
             while True:
                 try:
-                    status = f"{base}/api/status?token={JUPYTER_TOKEN}"
-                    with urllib.request.urlopen(status, timeout=2):
+                    with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
                         break
                 except OSError:
                     if server.poll() is not None or time.monotonic() > deadline:
@@ -209,6 +200,22 @@ def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
+    """JupyterLab serving `site` on 127.0.0.1:`port` with a fresh sandbox, as `make lab` starts
+    it (token JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
+    from lab.cli_tools import jupyter_command, jupyter_settings
+    from lab.notebooks import fresh_sandbox
+
+    with fresh_sandbox() as env:
+        args = jupyter_command(
+            port, ["--no-browser", f"--ServerApp.token={JUPYTER_TOKEN}"], root_dir=site
+        )
+        env = {**os.environ, **env, **jupyter_settings(), "JUPYTER_RUNTIME_DIR": str(log_dir)}
+        with running_jupyterlab(args, env, port, JUPYTER_TOKEN, log_dir / "jupyter.log") as base:
+            yield base
 
 
 def run_all_cells(page, url: str, title: str) -> None:

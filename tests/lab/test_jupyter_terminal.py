@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab.cli_tools import jupyter_command, jupyter_env
+from tests.helpers import running_jupyterlab
 
 TOKEN = "terminal-test-token"
 BIN = Path(sys.executable).parent
@@ -34,38 +33,11 @@ def test_jupyter_env_puts_this_environment_first_on_path():
 def jupyterlab(port: int, tmp_path: Path):
     """JupyterLab as `lab jupyter` starts it, from a PATH without .venv/bin, its output in a file
     (no terminal: the case in which Jupyter would start login shells)."""
-    log = open(tmp_path / "jupyter.log", "w")
     base = {**os.environ, "PATH": BARE_PATH, "JUPYTER_RUNTIME_DIR": str(tmp_path)}
     base.pop("VIRTUAL_ENV", None)
-    server = subprocess.Popen(
-        jupyter_command(port, ["--no-browser", f"--IdentityProvider.token={TOKEN}"]),
-        env=jupyter_env(base),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (
-                    tmp_path / "jupyter.log"
-                ).read_text()
-                time.sleep(0.5)
+    args = jupyter_command(port, ["--no-browser", f"--IdentityProvider.token={TOKEN}"])
+    with running_jupyterlab(args, jupyter_env(base), port, TOKEN, tmp_path / "jupyter.log") as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=20)
-        log.close()
 
 
 async def terminal_output(url: str, command: str, marker: str) -> str:
