@@ -86,6 +86,7 @@ def test_pip_install_is_refused_by_debians_python_as_the_old_makefile_ran_it(tmp
     assert result.returncode != 0 and "externally-managed-environment" in result.stderr, result
 
 
+@pytest.mark.slow  # 8-13 s: a real install or server start-up
 def test_bootstrap_with_debians_externally_managed_python_installs_uv(tmp_path):
     if not list(Path("/usr/lib").glob("python3*/EXTERNALLY-MANAGED")):
         pytest.skip("no PEP 668 system Python here")
@@ -98,6 +99,7 @@ def test_bootstrap_with_debians_externally_managed_python_installs_uv(tmp_path):
     )
 
 
+@pytest.mark.slow  # 8-13 s: a real install or server start-up
 def test_bootstrap_with_a_python_that_has_no_pip_installs_uv(tmp_path):
     nopip = tmp_path / "python-without-pip"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(nopip)], check=True)

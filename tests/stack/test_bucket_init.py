@@ -87,6 +87,7 @@ def test_bucket_init_names_missing_settings_and_how_to_fix_them():
     )
 
 
+@pytest.mark.slow  # 8-13 s: a real install or server start-up
 def test_bucket_init_reports_an_unreachable_object_store():
     result = run_script(settings(f"http://127.0.0.1:{free_port()}"), "--attempts", "1")
     assert result.returncode == 1
@@ -102,6 +103,7 @@ def test_compose_runs_the_script_with_the_bucket_names_from_env():
     assert actual == ("${LAB_RAW_BUCKET}", "${LAB_ARTIFACTS_BUCKET}", "http://rustfs:9000")
 
 
+@pytest.mark.slow  # 8-13 s: a real install or server start-up
 def test_bucket_init_says_what_it_waits_for_and_succeeds_when_the_store_comes_up_late():
     # The store answers only after a few seconds (as after an OOM kill and restart): the job
     # keeps trying, says what it waits for, and creates the buckets once the store is up.

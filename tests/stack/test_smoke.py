@@ -124,6 +124,7 @@ def test_a_missing_env_file_says_run_make_up_first(tmp_path):
     assert "is missing: `make up` writes it" in result.stdout, result.stdout
 
 
+@pytest.mark.slow  # 8-13 s: a real install or server start-up
 def test_checks_pass_against_real_stand_ins(
     env_file, tmp_path, _postgres_server, s3_server, require_server
 ):
