@@ -39,7 +39,7 @@ class DbtRun:
 
     def table(self) -> pd.DataFrame:
         """One row a node: resource type, name, status, and dbt's message."""
-        order = {"seed": 0, "model": 1, "unit_test": 2, "test": 3}
+        order = {"seed": 0, "model": 1, "snapshot": 2, "unit_test": 3, "test": 4}
         rows = sorted(self.rows, key=lambda r: (order.get(r["resource"], 9), r["name"]))
         return pd.DataFrame(rows, columns=["resource", "name", "status", "message"])
 
@@ -240,18 +240,37 @@ def command_line(args: list[str], settings: Settings | None = None) -> int:
     return subprocess.run([sys.executable, "-c", launch, *args], env=env).returncode
 
 
-def build(select: str | None = None, settings: Settings | None = None) -> DbtRun:
-    """`dbt build`: seeds, models, snapshots and tests, in dependency order."""
-    return dbt("build", *(["--select", select] if select else []), settings=settings)
+def _options(select: str | None, full_refresh: bool) -> list[str]:
+    return [
+        *(["--select", select] if select else []),
+        *(["--full-refresh"] if full_refresh else []),
+    ]
+
+
+def build(
+    select: str | None = None, settings: Settings | None = None, full_refresh: bool = False
+) -> DbtRun:
+    """`dbt build`: seeds, models, snapshots and tests, in dependency order.
+
+    `full_refresh`: rebuild incremental models from all their input (a snapshot keeps its rows).
+    """
+    return dbt("build", *_options(select, full_refresh), settings=settings)
 
 
 def seed(settings: Settings | None = None) -> DbtRun:
     return dbt("seed", settings=settings)
 
 
-def run(select: str | None = None, settings: Settings | None = None) -> DbtRun:
-    return dbt("run", *(["--select", select] if select else []), settings=settings)
+def run(
+    select: str | None = None, settings: Settings | None = None, full_refresh: bool = False
+) -> DbtRun:
+    return dbt("run", *_options(select, full_refresh), settings=settings)
 
 
 def test(select: str | None = None, settings: Settings | None = None) -> DbtRun:
     return dbt("test", *(["--select", select] if select else []), settings=settings)
+
+
+def snapshot(select: str | None = None, settings: Settings | None = None) -> DbtRun:
+    """`dbt snapshot`: record what changed in the snapshotted models since the last one."""
+    return dbt("snapshot", *(["--select", select] if select else []), settings=settings)

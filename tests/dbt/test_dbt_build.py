@@ -10,7 +10,7 @@ from lab import steps, transform
 from lab.config import RAW_ORDERS
 from lab.errors import TransformError
 from lab.pipeline import DEFAULT_RUN_DATE
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,11 @@ MODELS = {
     "stg_orders": ("view", ORDERS),
     "customer_orders": ("table", 100),
     "daily_revenue": ("table", PREPARED_HISTORY_DAYS),
+    "orders": ("table", ORDERS),  # incremental: a table that later builds add to
 }
+# The snapshot has a version for each delivery of an order it saw: the history was built once,
+# after both days were loaded, so one version an order.
+SNAPSHOTS = {"orders_snapshot": ("table", ORDERS)}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,7 @@ def test_build_succeeds_on_a_prepared_sandbox(built, prepared_sandbox):
     assert built.success, f"expected dbt build to succeed, got {built}:\n{built.failures}"
     assert built.raise_on_failure() is built
     assert built.count("model", "success") == len(MODELS), built.table()
+    assert built.count("snapshot", "success") == len(SNAPSHOTS), built.table()
     assert built.count("test", "pass") >= 10, built.table()
     assert built.count("unit_test", "pass") >= 5, (
         f"expected the YAML unit tests to pass:\n{built.table()}"
@@ -54,9 +59,9 @@ def test_models_have_their_materialization_and_row_counts(built, prepared_sandbo
         name: (tables.at[name, "kind"], int(tables.at[name, "rows"]))
         if name in tables.index
         else None
-        for name in MODELS
+        for name in {**MODELS, **SNAPSHOTS}
     }
-    assert found == MODELS, f"expected {MODELS}, got {found}"
+    assert found == {**MODELS, **SNAPSHOTS}, f"expected {MODELS} and {SNAPSHOTS}, got {found}"
 
 
 def test_customer_orders_has_one_row_per_customer_with_orders_counted(built, prepared_sandbox):
