@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 UV_BOOTSTRAP := tools/bootstrap-uv.sh
 PORT   ?= 8888
 
-.PHONY: help env lab pipeline notebooks test test-all lint setup reset doctor bench bench-ingest
+.PHONY: help env lab pipeline notebooks test test-all lint setup reset doctor bench bench-ingest bench-airflow-memory
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -75,6 +75,9 @@ bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clon
 bench-ingest: env ## ingestion benchmark at 1M and 10M rows, writes bench/results/ingest.json (ARGS="--quick")
 	$(BIN)/python bench/ingest.py $(ARGS)
 
+bench-airflow-memory: env ## Airflow services' memory and healthcheck times (~4 min), writes bench/results/airflow_memory.json
+	$(BIN)/python bench/airflow_memory.py $(ARGS)
+
 .PHONY: grade progress
 grade: env ## check an exercise in this sandbox: make grade N=1 (N=submitted/ grades a class's folder)
 	@if [ -z "$(N)" ]; then echo "Which exercise? Fix: make grade N=1 (1 to 5), or N=submitted/ for a folder." >&2; exit 2; fi
@@ -89,12 +92,12 @@ ENV_FILE ?= .env
 .PHONY: up down clean ps logs doctor-stack dotenv smoke
 
 dotenv: env ## write .env from .env.example with fresh secrets (never overwrites an existing .env)
-	@$(BIN)/python -m lab.doctor dotenv --env-file $(ENV_FILE)
+	@$(BIN)/python -m lab.cli.doctor dotenv --env-file $(ENV_FILE)
 
 up: dotenv ## start the Docker Compose stack (checks Docker and .env first)
-	@$(BIN)/python -m lab.doctor quick --env-file $(ENV_FILE)
+	@$(BIN)/python -m lab.cli.doctor quick --env-file $(ENV_FILE)
 	$(COMPOSE) --env-file $(ENV_FILE) up -d --build --wait
-	@$(BIN)/python -m lab.doctor logins --env-file $(ENV_FILE)
+	@$(BIN)/python -m lab.cli.doctor logins --env-file $(ENV_FILE)
 
 down: ## stop the stack; data volumes stay
 	$(COMPOSE) --profile celery down --remove-orphans

@@ -40,8 +40,8 @@ assert str(run.state) == "success", run.state
 
 def environment(base: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from lab.airflow_local import airflow_env, prepare_airflow_home
-    from lab.notebooks import fresh_env
+    from lab.airflow.local import airflow_env, prepare_airflow_home
+    from lab.sandbox.notebooks import fresh_env
 
     env = {**os.environ, **fresh_env(base)}
     home = base / "airflow"
@@ -89,7 +89,7 @@ def main() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        from lab.airflow_local import setup_metadata
+        from lab.airflow.local import setup_metadata
 
         t0 = time.perf_counter()
         setup_metadata(env)

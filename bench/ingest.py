@@ -228,7 +228,7 @@ def generate(path: Path, rows: int, env: dict[str, str]) -> None:
 
 def bench(args) -> dict:
     sys.path.insert(0, str(ROOT))
-    from lab.notebooks import fresh_env
+    from lab.sandbox.notebooks import fresh_env
 
     pg_problem = None if args.no_postgres else postgres_reachable()
     if pg_problem:

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 
 BARE_CALLS = """
-from lab import steps, metrics, plots
+from lab import steps
+from lab.observe import metrics, plots
 steps.ingestion("2026-11-01", rows=500, run_id="bare")
 steps.transformation(run_id="bare")
 steps.quality("2026-11-01", run_id="bare")
@@ -36,7 +37,7 @@ for draw in (plots.step_durations, plots.rows_per_run, plots.quality_over_runs):
 
 def fresh_env(base: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from lab.notebooks import fresh_env as make
+    from lab.sandbox.notebooks import fresh_env as make
 
     return {**os.environ, **make(base)}
 

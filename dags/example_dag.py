@@ -1,8 +1,8 @@
 """The flow of the original documentation: bucket, `dbt seed`, `dbt run`, then the GX checkpoint.
 
-Every task is a thin wrapper over a `lab.orchestration` function; heavy imports (dbt, GX,
+Every task is a thin wrapper over a `lab.airflow.tasks` function; heavy imports (dbt, GX,
 s3fs) happen inside the tasks, never when Airflow parses this file. The pool and the retries
-come from `lab.dag_support`, which reads no settings at parse time.
+come from `lab.airflow.dag_support`, which reads no settings at parse time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from lab import dag_support, orchestration
+from lab.airflow import dag_support
+from lab.airflow import tasks as orchestration
 
 WAREHOUSE_POOL = dag_support.WAREHOUSE_POOL  # one slot on `local`: DuckDB has one writer
 

@@ -1,8 +1,8 @@
 """Lessons 01-04 as production steps: one papermill task a notebook, in lesson order.
 
 The operator and the link are defined here, next to the only DAG that uses them; what they
-do at run time lives in `lab.orchestration` (parameters, execution, artifacts), the tasks,
-their pool and their retries in `lab.dag_support` (no settings read at parse time).
+do at run time lives in `lab.airflow.tasks` (parameters, execution, artifacts), the tasks,
+their pool and their retries in `lab.airflow.dag_support` (no settings read at parse time).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime as dt
 from airflow.providers.papermill.operators.papermill import PapermillOperator
 from airflow.sdk import BaseOperatorLink, Param, chain, dag
 
-from lab import dag_support
+from lab.airflow import dag_support
 from lab.contract import DEFAULT_ROWS, MAX_NOTEBOOK_ROWS
 
 # A notebook that fails in a cell (papermill's PapermillExecutionError, turned into
@@ -38,7 +38,7 @@ class NotebookStepOperator(PapermillOperator):
     The stock operator takes fixed parameters and runs the kernel in Airflow's working
     directory; this one computes the parameters from the DAG run, runs the notebook from
     `notebooks/` with the `python3` kernel of this environment (kernel log noise silenced)
-    through `lab.orchestration.run_notebook_step`, and keeps the executed notebook, also when
+    through `lab.airflow.tasks.run_notebook_step`, and keeps the executed notebook, also when
     a cell fails.
     """
 
@@ -51,7 +51,7 @@ class NotebookStepOperator(PapermillOperator):
         self.executed_notebook_link = ""
 
     def execute(self, context):
-        from lab import orchestration as orch
+        from lab.airflow import tasks as orch
 
         run_id = context["run_id"]
         self.parameters = orch.step_parameters(

@@ -54,7 +54,7 @@ DATASOURCES = REPO / "docker" / "grafana" / "provisioning" / "datasources" / "da
 # The cell the jupyter-kernel check runs: the lessons' first steps (import lab, read the warehouse).
 KERNEL_CELL = (
     "import lab\n"
-    "from lab.warehouse import get_warehouse\n"
+    "from lab.profiles import get_warehouse\n"
     'rows = get_warehouse().query("select count(*) as n from public.stg_customers")["n"].iloc[0]\n'
     'print(f"stg_customers: {rows} rows")'
 )
@@ -137,7 +137,7 @@ class Smoke:
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
     def airflow(self):
-        from lab.airflow_api import AirflowClient
+        from lab.airflow.api import AirflowClient
 
         return AirflowClient(
             self.urls["airflow"],

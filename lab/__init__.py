@@ -6,6 +6,6 @@ def sql(query: str, params=None):
 
     The connection lives only for this call, so no cell keeps the DuckDB file locked.
     """
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_warehouse
 
     return get_warehouse().query(query, params)

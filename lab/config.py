@@ -29,14 +29,6 @@ LOAD_BATCHES = f"{OPS_SCHEMA}.load_batches"
 CURRENT_LOADS = f"{OPS_SCHEMA}.current_loads"
 ORDERS_PREFIX = "orders"
 
-# The numbered lessons that are also production steps, in pipeline order.
-PIPELINE_NOTEBOOKS = (
-    ("ingestion", "01_ingestion.ipynb"),
-    ("dbt", "02_dbt.ipynb"),
-    ("quality", "03_great_expectations.ipynb"),
-    ("monitoring", "04_monitoring.ipynb"),
-)
-
 # Defaults of the `lab` command and `make` targets (the CLI imports them; keep this module light).
 JUPYTER_PORT = 8888  # `make lab`, `lab jupyter --port`
 HISTORY_DAYS = 7  # days of order history `lab setup` loads, so lesson 04 has runs to show

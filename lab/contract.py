@@ -21,7 +21,6 @@ COLUMNS: dict[str, str] = {
     "amount": "decimal(12, 2)",
 }
 CSV_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
-KEY = "order_id"
 # What an update of an earlier order may not change.
 IMMUTABLE_COLUMNS: tuple[str, ...] = ("customer_id", "order_date")
 

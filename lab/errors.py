@@ -67,3 +67,7 @@ class AirflowError(LabError):
 
 class MonitoringError(LabError):
     """Prometheus or Loki cannot be reached, or refused a query."""
+
+
+class ExerciseError(LabError):
+    """An exercise number that does not exist, or an answer that cannot be read."""

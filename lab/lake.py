@@ -14,7 +14,6 @@ from pathlib import Path
 
 import fsspec
 
-from lab.config import Settings, get_settings
 from lab.errors import BatchFileError, LakeError
 
 
@@ -130,71 +129,3 @@ def _store_errors() -> tuple[type[Exception], ...]:
     except ImportError:  # no S3 client installed: only the local folder is in use
         return ()
     return (BotoCoreError,)
-
-
-def ensure_buckets(settings: Settings | None = None) -> list[str]:
-    """Create the raw and artifacts buckets if missing; return the ones created."""
-    settings = settings or get_settings()
-    lake = get_lake(settings)
-    return [b for b in (settings.raw_bucket, settings.artifacts_bucket) if lake.ensure_bucket(b)]
-
-
-def get_lake(settings: Settings | None = None) -> Lake:
-    """The object store of the active profile."""
-    from lab.profiles import profile_of
-
-    return profile_of(settings).lake()
-
-
-# --- `python -m lab.lake`: the stack's `rustfs-init` job ------------------------------------
-
-_BUCKET_SETTINGS = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Create the raw and artifacts buckets on the stack's object store, then exit.
-
-    Safe to run again (existing buckets stay as they are). It retries for a while, because the
-    object store may accept connections a moment before it accepts requests.
-    """
-    import argparse
-    import sys
-    import time
-    from dataclasses import replace
-
-    parser = argparse.ArgumentParser(prog="python -m lab.lake", description=main.__doc__)
-    parser.add_argument("--attempts", type=int, default=10, help="tries, 2 s apart (default 10)")
-    args = parser.parse_args(argv)
-    settings = replace(get_settings(), profile="stack")
-    missing = [name for name in _BUCKET_SETTINGS if not settings.env.get(name)]
-    if missing:
-        print(
-            f"lab.lake: {', '.join(missing)} not set. Fix: define them in .env "
-            "(see .env.example).",
-            file=sys.stderr,
-        )
-        return 2
-    buckets = (settings.raw_bucket, settings.artifacts_bucket)
-    for attempt in range(1, args.attempts + 1):
-        try:
-            created = ensure_buckets(settings)
-        except LakeError as exc:
-            if attempt == args.attempts:
-                print(f"lab.lake: {exc} (`make ps` shows the stack's services)", file=sys.stderr)
-                return 1
-            print(
-                f"lab.lake: waiting for the object store at {settings.env['S3_ENDPOINT_URL']} to "
-                f"answer S3 requests (attempt {attempt} of {args.attempts}, 2 s apart)",
-                file=sys.stderr,
-            )
-            time.sleep(2)
-            continue
-        for bucket in buckets:
-            said = "created bucket" if bucket in created else "bucket already exists:"
-            print(f"lab.lake: {said} {bucket!r}")
-        return 0
-    return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,7 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lab import sandbox
 from lab.config import Settings, choose_profile, get_settings
+from lab.observe import monitoring
 from lab.profiles import profile_of
 
 
@@ -91,7 +93,6 @@ def _compact(data: Any) -> str:
 
 def stack_questions() -> list[tuple[str, str, str]]:
     """Lesson 04's questions to Prometheus and Loki: (what it shows, language, query)."""
-    from lab import monitoring
 
     return [
         ("each step's last duration in seconds", "PromQL", monitoring.STEP_DURATION),
@@ -143,8 +144,6 @@ def _answer(questions) -> None:  # pragma: no cover - needs the stack's Promethe
 
     from IPython.display import display
 
-    from lab import monitoring
-
     for shows, language, query in questions:
         print(f"{shows} ({language}: {query})")
         if language == "PromQL":
@@ -163,7 +162,6 @@ def _answer(questions) -> None:  # pragma: no cover - needs the stack's Promethe
 
 def health(settings: Settings | None = None):
     """`sandbox.health()` with paths as a learner finds them, not this machine's absolute ones."""
-    from lab import sandbox
 
     settings = settings or get_settings()
     table = sandbox.health(settings)

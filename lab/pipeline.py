@@ -7,7 +7,6 @@ cell and its traceback are one click away.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.config import PIPELINE_NOTEBOOKS, Settings, environ, get_settings, shown_path
+from lab.config import Settings, environ, get_settings, shown_path
 from lab.contract import (
     DEFAULT_ROWS,
     DEFAULT_RUN_DATE,
     as_date,
 )
 from lab.errors import ContractError, NotebookStepError, StepLockedError
+from lab.observe import metrics
+from lab.steps import STEPS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -99,23 +100,102 @@ def kernel_args(kernel_name: str = "python3") -> list[str]:
     return [] if any(a.startswith("--IPKernelApp.log_level=") for a in argv) else [QUIET_KERNEL]
 
 
-def execute_notebook(
+def run_notebook(
     notebook: Path,
-    output: Path,
-    parameters: dict,
-    cwd: Path,
+    output: Path | None = None,
+    *,
+    parameters: dict | None = None,
+    cwd: Path | None = None,
+    timeout: int = 900,
+    allow_errors: bool = False,
+    kernel: SharedKernel | None = None,
     env: dict | None = None,
-    kernel=None,
-) -> None:
-    """Run one notebook with papermill; raise NotebookStepError naming the failing cell.
+    seconds: dict[int, float] | None = None,
+):
+    """Run a notebook top to bottom and return it: the one way `lab` executes a notebook.
 
-    `kernel` is a started jupyter_client KernelManager to run in (see `shared_kernel`);
-    without one, papermill starts and stops a kernel for this notebook alone.
+    - `parameters`: injected after the notebook's `parameters` cell, as papermill does (only
+      those the cell declares); the pipeline's steps and the DAGs' tasks pass them.
+    - `output`: where the executed notebook is saved, also when a cell fails.
+    - `allow_errors`: go on past a failing cell (a grader); else the first failing cell stops
+      the run with a NotebookStepError naming it (StepLockedError for a locked warehouse).
+    - `kernel`: a started SharedKernel to run in (see `shared_kernel`); else a kernel of its own.
+    - `env`: variables set for the kernel's start and the run; `cwd`: default the notebook's folder.
+    - `seconds`: receives each code cell's run time by cell index. The returned notebook carries
+      no clock times (clean diffs).
     """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with environ(env or {}):
-        _papermill(notebook, output, parameters, cwd, kernel)
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    if parameters:
+        nb = _parameterized(nb, declared_parameters(notebook, parameters))
+    failed = None
+    try:
+        with environ(env or {}):  # before kernel_args(): `env` may choose the kernel spec
+            NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                allow_errors=allow_errors,
+                record_timing=seconds is not None,
+                extra_arguments=kernel_args(),
+                resources={"metadata": {"path": str(cwd or notebook.parent)}},
+                **({"km": kernel.manager} if kernel is not None else {}),
+            ).execute()
+    except CellExecutionError as exc:
+        failed = exc
+    finally:
+        for index, cell in enumerate(nb.cells):
+            times = cell.metadata.pop("execution", None)
+            if seconds is not None and times and cell.cell_type == "code":
+                seconds[index] = _seconds(times)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, output)
+    if failed is not None:
+        error = StepLockedError if failed.ename == "WarehouseLockedError" else NotebookStepError
+        where = (
+            f" The executed notebook with the traceback is saved at "
+            f"{shown_path(output, get_settings().root)}."
+            if output is not None
+            else ""
+        )
+        raise error(
+            f"{notebook.name} failed in cell {_failing_cell(nb)}: {failed.ename}: "
+            f"{str(failed.evalue).strip().rstrip('.')}.{where}"
+        ) from None
+    return nb
+
+
+def has_errors(nb) -> bool:
+    """Whether an executed notebook holds an error output."""
+    return any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+
+
+def _parameterized(nb, parameters: dict):
+    """The notebook with its parameters injected after its `parameters` cell (papermill's way:
+    a cell tagged `injected-parameters`, which replaces an earlier one)."""
+    from papermill.parameterize import parameterize_notebook
+
+    nb.metadata.setdefault("papermill", {})
+    untagged = [cell for cell in nb.cells if "tags" not in cell.metadata]
+    for cell in untagged:  # papermill reads every cell's tags
+        cell.metadata["tags"] = []
+    nb = parameterize_notebook(nb, parameters, kernel_name="python3", language="python")
+    for cell in nb.cells:
+        if cell.metadata.get("tags") == []:
+            del cell.metadata["tags"]
+    return nb
+
+
+def _seconds(times: dict) -> float:
+    start = dt.datetime.fromisoformat(times["iopub.execute_input"].replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(times["shell.execute_reply"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
 
 
 def declared_parameters(notebook: Path, parameters: dict) -> dict:
@@ -125,33 +205,6 @@ def declared_parameters(notebook: Path, parameters: dict) -> dict:
 
     declared = papermill.inspect_notebook(str(notebook))
     return {name: value for name, value in parameters.items() if name in declared}
-
-
-def _papermill(notebook: Path, output: Path, parameters: dict, cwd: Path, kernel) -> None:
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=declared_parameters(notebook, parameters),
-            cwd=str(cwd),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            request_save_on_cell_execute=False,
-            extra_arguments=kernel_args(),
-            **({"km": kernel} if kernel is not None else {}),
-        )
-    except PapermillExecutionError as exc:
-        cell = _failing_cell(output, exc)
-        error = StepLockedError if exc.ename == "WarehouseLockedError" else NotebookStepError
-        saved = shown_path(output, get_settings().root)
-        raise error(
-            f"{notebook.name} failed in cell {cell}: {exc.ename}: {str(exc.evalue).strip().rstrip('.')}. "
-            f"The executed notebook with the traceback is saved at {saved}."
-        ) from None
 
 
 @dataclass
@@ -216,20 +269,15 @@ def shared_kernel(cwd: Path) -> Iterator[SharedKernel]:
         manager.shutdown_kernel(now=True)
 
 
-def _failing_cell(output: Path, exc) -> str:
+def _failing_cell(nb) -> str:
     """`[n]` in the executed notebook's numbering of code cells, with its first line of code."""
-    try:
-        cells = json.loads(output.read_text())["cells"]
-    except (OSError, ValueError, KeyError):
-        return f"#{exc.cell_index}"
-    for cell in cells:
-        outputs = cell.get("outputs", [])
-        if cell.get("cell_type") == "code" and any(
-            o.get("output_type") == "error" for o in outputs
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any(
+            o.get("output_type") == "error" for o in cell.get("outputs", [])
         ):
-            first = next((ln for ln in "".join(cell["source"]).splitlines() if ln.strip()), "")
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
             return f"[{cell.get('execution_count')}] `{first.strip()[:80]}`"
-    return f"#{exc.cell_index}"
+    return "(unknown)"
 
 
 def run_pipeline(
@@ -249,7 +297,7 @@ def run_pipeline(
     folder = settings.runs_dir / run_id
     run = PipelineRun(run_id=run_id, run_date=run_date, folder=folder)
     params = notebook_parameters(run_date, run_id, rows, dirty, settings.profile, source_file)
-    chosen = [(s, n) for s, n in PIPELINE_NOTEBOOKS if not steps or s in steps]
+    chosen = [(s.name, s.notebook) for s in STEPS if not steps or s.name in steps]
     with shared_kernel(settings.notebooks_dir) as kernel:
         _run_steps(run, chosen, params, settings, kernel, on_step)
     return run
@@ -262,17 +310,17 @@ def _run_steps(run, chosen, params, settings, kernel, on_step) -> None:
         try:
             if index:
                 kernel.clear_namespace()
-            execute_notebook(
+            run_notebook(
                 settings.notebooks_dir / name,
                 output,
-                params,
-                settings.notebooks_dir,
-                kernel=kernel.manager,
+                parameters=params,
+                cwd=settings.notebooks_dir,
+                kernel=kernel,
             )
         except NotebookStepError as exc:
             result = NotebookRun(step, name, output, time.perf_counter() - t0, False, str(exc))
             run.notebooks.append(result)
-            record_failure(step, run.run_id, exc)
+            metrics.record_failure(step, run.run_id, exc)
             if on_step:
                 on_step(result)
             break
@@ -280,12 +328,3 @@ def _run_steps(run, chosen, params, settings, kernel, on_step) -> None:
         run.notebooks.append(result)
         if on_step:
             on_step(result)
-
-
-def record_failure(step: str, run_id: str, exc: Exception) -> None:
-    """A notebook that died before recording its step still leaves a `failed` row."""
-    from lab import metrics
-
-    recorded = metrics.step_runs(run_id)
-    if not ((recorded["step"] == step) & (recorded["outcome"] != "running")).any():
-        metrics.start(step, run_id).fail(exc)

@@ -1,17 +1,26 @@
-"""The pipeline's steps as plain functions, each recording its run metrics.
+"""The pipeline's steps: one registry, and each step as a plain function recording its metrics.
+
+`STEPS` is the one list of the steps, in pipeline order: each step's name (in `ops.step_runs`,
+the DAG's task id, `lab pipeline --step`), the lesson notebook that is the step, its function,
+its colour in lesson 04's charts and its line in the pipeline's summary. Everything that lists
+the steps (the pipeline, the DAGs, the CLI, the plots, `lab reset --lesson N`) reads it.
 
 Each function is the cells of its lesson in one block: the same `lab` calls, and the same
 bookkeeping (`metrics.step` here, `metrics.start`/`finish` across the notebook's cells).
-
 Notebooks 01-04 walk through these same calls one at a time; `simulate_history`, the
-benchmarks and `lab reset --lesson N` (lab.rewind, replaying the lessons) call them directly.
+benchmarks and `lab reset --lesson N` (lab.sandbox.rewind) call them directly.
+
+This module is read where Airflow parses the DAG files and by `lab --help`: the data libraries
+are imported inside the step functions, when a step runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from lab import ingest, metrics
 from lab.contract import DEFAULT_ROWS, UPDATE_MAX_DAYS_BACK, as_date
 
 
@@ -24,6 +33,9 @@ def ingestion(
     reach: int = UPDATE_MAX_DAYS_BACK,
 ):
     """Land the day's batch in the lake and load it into the warehouse (lesson 01)."""
+    from lab import ingest
+    from lab.observe import metrics
+
     with metrics.step("ingestion", run_id) as step:
         ingest.land_batch(run_date, rows=rows, dirty=dirty, updates=updates, reach=reach)
         result = ingest.load_batch(run_date, run_id=run_id)
@@ -34,6 +46,7 @@ def ingestion(
 def transformation(run_id: str = "manual", select: str | None = None):
     """`dbt build`: seeds, staging views, marts and their tests (lesson 02)."""
     from lab import transform
+    from lab.observe import metrics
 
     with metrics.step("dbt", run_id) as step:
         run = transform.build(select)
@@ -44,6 +57,7 @@ def transformation(run_id: str = "manual", select: str | None = None):
 def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
     """The Great Expectations gate on the day's orders and the customers (lesson 03)."""
     from lab import quality as q
+    from lab.observe import metrics
 
     with metrics.step("quality", run_id) as step:
         gate = q.run_gate(run_date, suites=suites)
@@ -53,10 +67,69 @@ def quality(run_date, run_id: str = "manual", suites: list[str] | None = None):
 
 def monitoring(run_id: str = "manual"):
     """Read the recorded step runs (what lesson 04 charts) and record this step itself."""
+    from lab.observe import metrics
+
     with metrics.step("monitoring", run_id) as step:
         runs = metrics.step_runs()
         step.finish(runs=runs["run_id"].nunique(), step_runs=len(runs))
     return step
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the pipeline."""
+
+    name: str  # in ops.step_runs, the DAG's task id, `lab pipeline --step NAME`
+    notebook: str  # the lesson that is this step (notebooks/), run by papermill
+    replay: Callable[[dt.date, str], str]  # run it for a date and run id; say what it did
+    colour: str  # in lesson 04's charts
+    summary: str  # its line in the pipeline's summary, from its counts (a missing count is 0)
+
+    @property
+    def lesson(self) -> str:
+        return self.notebook[:2]
+
+    def summarise(self, counts: dict[str, int]) -> str:
+        return self.summary.format_map(defaultdict(int, counts))
+
+
+def _replay_monitoring(day: dt.date, run_id: str) -> str:
+    run = monitoring(run_id=run_id)
+    return f"its step run recorded ({run.counts['step_runs']} step runs read)"
+
+
+STEPS = (
+    Step(
+        "ingestion",
+        "01_ingestion.ipynb",
+        lambda day, run_id: f"{ingestion(day, run_id=run_id)}",
+        "#4C72B0",
+        "{landed} rows landed, {loaded} loaded, {quarantined} quarantined",
+    ),
+    Step(
+        "dbt",
+        "02_dbt.ipynb",
+        lambda day, run_id: f"{transformation(run_id=run_id)}",
+        "#DD8452",
+        "{models} models built, {tests_passed} of {tests} tests passed",
+    ),
+    Step(
+        "quality",
+        "03_great_expectations.ipynb",
+        lambda day, run_id: f"{quality(day, run_id=run_id)} on {day}",
+        "#55A868",
+        "{passed} of {evaluated} expectations passed",
+    ),
+    Step(
+        "monitoring",
+        "04_monitoring.ipynb",
+        _replay_monitoring,
+        "#8172B3",
+        "{runs} runs in the ops tables",
+    ),
+)
+BY_NAME = {step.name: step for step in STEPS}
+BY_LESSON = {step.lesson: step for step in STEPS}
 
 
 # The share of each history day's rows that are status updates of earlier days' orders (from the

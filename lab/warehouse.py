@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from lab.config import Settings
 from lab.errors import WarehouseError, WarehouseLockedError
 
 # How long a writer waits for DuckDB's file lock before it gives up. Four `lab pipeline` runs
@@ -63,6 +62,8 @@ class Warehouse:
     """What every part of the sandbox needs from a warehouse."""
 
     dialect: str = ""
+    # Great Expectations validates its tables over SQL (else as pandas frames: lab.quality.sources)
+    gx_reads_sql: bool = False
     default_schema: str = ""
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -176,6 +177,7 @@ class PostgresWarehouse(Warehouse):
     """A PostgreSQL database; bulk loads go through COPY."""
 
     dialect = "postgres"
+    gx_reads_sql = True
     default_schema = "public"
 
     def __init__(self, dsn: dict[str, str]):
@@ -248,10 +250,3 @@ def _typed_frame(description, rows) -> pd.DataFrame:
                 series.astype("Int64") if series.isna().any() else series.astype("int64")
             )
     return frame.infer_objects()
-
-
-def get_warehouse(settings: Settings | None = None) -> Warehouse:
-    """The warehouse of the active profile."""
-    from lab.profiles import profile_of
-
-    return profile_of(settings).warehouse()

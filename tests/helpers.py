@@ -206,8 +206,8 @@ def running_jupyterlab(
 def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
     """JupyterLab serving `site` on 127.0.0.1:`port` with a fresh sandbox, as `make lab` starts
     it (token JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
-    from lab.cli_tools import jupyter_command, jupyter_settings
-    from lab.notebooks import fresh_sandbox
+    from lab.cli.tools import jupyter_command, jupyter_settings
+    from lab.sandbox.notebooks import fresh_sandbox
 
     with fresh_sandbox() as env:
         args = jupyter_command(

@@ -8,16 +8,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_module_table_lists_every_lab_module_once():
+def test_the_module_table_lists_every_lab_module_and_package_once():
     text = (ROOT / "README.md").read_text()
-    table = text.split("### The `lab` package, in the order data flows", 1)[1].split("\n\n")[1]
-    listed = re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
-    modules = {p.stem for p in (ROOT / "lab").glob("*.py") if p.stem != "__init__"}
-    modules |= {p.name for p in (ROOT / "lab").iterdir() if (p / "__init__.py").exists()}
-    assert sorted(listed) == sorted(modules), (
-        f"missing: {sorted(modules - set(listed))}, not in lab: {sorted(set(listed) - modules)}, "
+    table = text.split("### The `lab` package", 1)[1].split("| module or package |", 1)[1]
+    table = table.split("\n\n")[0]
+    rows = dict(re.findall(r"^\| `(\w+/?)` \|(.*)$", table, flags=re.M))
+    listed = re.findall(r"^\| `(\w+/?)` \|", table, flags=re.M)
+    lab = ROOT / "lab"
+    expected = {p.stem for p in lab.glob("*.py") if p.stem != "__init__"}
+    packages = {p.name for p in lab.iterdir() if (p / "__init__.py").exists()}
+    expected |= {f"{name}/" for name in packages}
+    assert sorted(listed) == sorted(expected), (
+        f"missing: {sorted(expected - set(listed))}, not in lab: {sorted(set(listed) - expected)}, "
         f"repeated: {sorted({m for m in listed if listed.count(m) > 1})}"
     )
+    for name in packages - {"exercises"}:  # exercises: one check module a lesson, said so
+        modules = {p.stem for p in (lab / name).glob("*.py") if p.stem != "__init__"}
+        unnamed = sorted(m for m in modules if f"`{m}`" not in rows[f"{name}/"])
+        assert not unnamed, f"README's row of lab/{name}/ does not name {unnamed}"
 
 
 def commands_in_code_blocks(text: str) -> list[str]:

@@ -11,7 +11,6 @@ from a terminal.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 from lab.exercises.common import EXERCISE_DATES, sql, write_file
@@ -27,10 +26,16 @@ from lab.exercises.core import (
     lesson_key,
     load_progress,
 )
-from lab.exercises.ex03_quality import gate_details
 
-MODULES = ("ex01_ingestion", "ex02_dbt", "ex03_quality", "ex04_monitoring", "ex05_orchestration")
-EXERCISE_DATE = EXERCISE_DATES["01"]
+# each module registers its exercise in EXERCISES when imported
+from lab.exercises import (  # noqa: F401
+    ex01_ingestion,
+    ex02_dbt,
+    ex03_quality,
+    ex04_monitoring,
+    ex05_orchestration,
+)
+from lab.exercises.ex03_quality import gate_details
 
 __all__ = [
     "EXERCISES",
@@ -48,11 +53,6 @@ __all__ = [
     "sql",
     "write_file",
 ]
-
-
-def load_all() -> None:
-    for name in MODULES:
-        importlib.import_module(f"lab.exercises.{name}")
 
 
 def check(lesson: str | int, **answers) -> Feedback:
@@ -75,7 +75,7 @@ def notebook_namespace_answers(exercise: Exercise) -> dict:
     return {name: namespace.get(name, Unset(name)) for name in exercise.answers}
 
 
-def _cell(value):
+def cell_state(value):
     """True done, False not yet, None not checked yet, "" no such task (pandas may say NaN)."""
     if isinstance(value, float) and value != value:
         return None
@@ -95,7 +95,7 @@ class Progress:
         header = f"{'lesson':<{first}}  " + "  ".join(f"{c:^{width}}" for c in self.table.columns)
         lines = [header]
         for lesson, row in self.table.iterrows():
-            cells = "  ".join(f"{marks[_cell(v)]:^{width}}" for v in row)
+            cells = "  ".join(f"{marks[cell_state(v)]:^{width}}" for v in row)
             lines.append(f"{lesson:<{first}}  {cells}".rstrip())
         lines.append("[x] done  [ ] not yet  [-] not checked yet")
         return "\n".join(lines)
@@ -105,7 +105,11 @@ class Progress:
         try:
             from lab.exercises.widgets import progress_panel
 
-            bundle.update(progress_panel(self.table)._repr_mimebundle_() or {})
+            lessons = [
+                (lesson, [cell_state(v) for v in row]) for lesson, row in self.table.iterrows()
+            ]
+            panel = progress_panel(list(self.table.columns), lessons)
+            bundle.update(panel._repr_mimebundle_() or {})
             bundle["text/plain"] = str(self)
         except ImportError:  # no ipywidgets: the table is the progress
             pass
@@ -116,7 +120,6 @@ def progress() -> Progress:
     """Where you are: every lesson's tasks, done or not, from the checks you ran."""
     import pandas as pd
 
-    load_all()
     saved = load_progress()
     width = max(len(e.tasks) for e in EXERCISES.values())
     rows = {}

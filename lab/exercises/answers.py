@@ -13,13 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class CallSpec:
-    """A call found in an answer cell: the called name and its literal keyword arguments."""
-
-    name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
+from lab.exercises.core import CallSpec, Unset, recorded_answers
 
 
 def _value(node: ast.expr) -> Any:
@@ -78,7 +72,6 @@ def notebook_answers(exercise, path: Path) -> dict[str, Any]:
     (the TODO's None or "") is graded as blank, never replaced by an earlier check's value. An
     answer computed by code is the value the notebook's last check used (kept in the sandbox
     state); without one, or when the notebook does not set it, it is `Unset` (a "not yet")."""
-    from lab.exercises.core import Unset, recorded_answers
 
     recorded = recorded_answers(exercise.lesson)
     found = read_answers(path, exercise.answers) if path.exists() else {}

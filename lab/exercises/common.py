@@ -12,7 +12,12 @@ import pandas as pd
 
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings, shown_path
 from lab.contract import as_date
-from lab.warehouse import get_warehouse
+from lab.errors import ExerciseError
+from lab.profiles import get_warehouse
+from lab.ingest import batch_path
+from lab.ingest import load_file
+from lab.profiles import get_lake
+from lab.warehouse import DuckDBWarehouse
 
 # The days the exercises work on: none of them is a lesson's day, so an exercise never
 # disturbs what the lessons show.
@@ -65,7 +70,6 @@ def sql(query: str, params=None) -> pd.DataFrame:
 
 def run_learner_sql(query: object, name: str) -> pd.DataFrame:
     """The learner's query as a DataFrame with lower-case column names, or a LabError saying why not."""
-    from lab.exercises.core import ExerciseError
 
     if not isinstance(query, str) or not query.strip():
         raise ExerciseError(
@@ -110,8 +114,6 @@ def remove(paths: list[Path], settings: Settings, said: list[str]) -> None:
 
 def delete_day(day: dt.date, settings: Settings, said: list[str]) -> None:
     """Remove one day's batch from the lake, the warehouse and the stored gate results."""
-    from lab.ingest import batch_path
-    from lab.lake import get_lake
 
     lake = get_lake(settings)
     path = batch_path(day, settings)
@@ -138,9 +140,6 @@ def split_rows(frame: pd.DataFrame, day: dt.date) -> tuple[pd.DataFrame, set[int
     judge a file by the loader's own rules, whatever they are.
     """
     import tempfile
-
-    from lab.ingest import load_file
-    from lab.warehouse import DuckDBWarehouse
 
     with tempfile.TemporaryDirectory(prefix="lab-split-") as tmp:
         csv = Path(tmp) / "batch.csv"

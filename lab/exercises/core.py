@@ -15,11 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.config import Settings, get_settings
-from lab.errors import LabError
-
-
-class ExerciseError(LabError):
-    """An exercise number that does not exist, or an answer that cannot be read."""
+from lab.errors import ExerciseError, LabError
 
 
 @dataclass(frozen=True)
@@ -163,13 +159,21 @@ class Feedback:
         """In a notebook: the widget panel, with the Markdown and text as fallbacks."""
         bundle = {"text/plain": str(self), "text/markdown": self._repr_markdown_()}
         try:
-            from lab.exercises.widgets import feedback_panel
+            from lab.exercises.widgets import feedback_panel  # ipywidgets may be absent
 
             bundle.update(feedback_panel(self)._repr_mimebundle_() or {})
             bundle["text/plain"] = str(self)
         except Exception:  # no ipywidgets or no kernel: the text is the feedback
             pass
         return bundle
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """A call found in an answer cell: the called name and its literal keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -184,9 +188,6 @@ def register(exercise: Exercise) -> Exercise:
 
 def lesson_key(value: str | int) -> str:
     """`1`, `01` and 1 all mean lesson "01"; anything else is refused with the choices."""
-    from lab.exercises import load_all
-
-    load_all()
     text = str(value).strip()
     key = text.zfill(2) if text.isdigit() else text
     if key not in EXERCISES:
@@ -232,8 +233,6 @@ def _jsonable(value: Any) -> Any:
 
 def recorded_answers(lesson: str, settings: Settings | None = None) -> dict[str, Any]:
     """The answers the notebook's last check passed in (kept in the sandbox state)."""
-    from lab.exercises.answers import CallSpec
-
     saved = load_progress(settings).get(lesson, {}).get("_answers", {})
     return {
         k: CallSpec(v["call"], v["kwargs"]) if isinstance(v, dict) and "call" in v else v

@@ -2,7 +2,7 @@
 
     python -m lab.exercises.dag_probe dags/my_first_dag.py [--test]
 
-Applies the house rules of `lab.dag_rules` (the ones tests/dags holds the project's DAGs to):
+Applies the house rules of `lab.airflow.dag_rules` (the ones tests/dags holds the project's DAGs to):
 the parse-time rules on the source, then, for a file that does no work at parse time, Airflow's
 parse as the scheduler would; then the exercise's own (two tasks, one feeding the other), and
 with `--test` runs `dag.test()`. The last line printed is a JSON object:
@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from lab import dag_rules
+from lab.airflow import dag_rules
 
 
 def rules(path: Path) -> tuple[list[str], object]:

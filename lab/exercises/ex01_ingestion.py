@@ -6,9 +6,12 @@ import pandas as pd
 
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings
 from lab.contract import CSV_COLUMNS
-from lab.exercises.common import day_of, delete_day, run_learner_sql, split_rows
+from lab.exercises.common import EXERCISE_DATES, day_of, delete_day, run_learner_sql, split_rows
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
+from lab.datagen import make_orders
+from lab.ingest import batch_path, read_batch
+from lab.profiles import get_lake
 
 LESSON = "01"
 DIRTY = 0.2
@@ -16,15 +19,12 @@ ALLOWED_REPAIRS = 5  # rows a learner may have repaired in the landed file (task
 
 
 def _landed() -> pd.DataFrame | None:
-    from lab.ingest import batch_path, read_batch
-    from lab.lake import get_lake
 
     path = batch_path(day_of(LESSON))
     return read_batch(path) if get_lake().exists(path) else None
 
 
 def _expected(rows: int) -> pd.DataFrame:
-    from lab.datagen import make_orders
 
     return make_orders(day_of(LESSON), rows=rows, dirty=DIRTY)
 
@@ -213,7 +213,7 @@ def start(settings: Settings) -> list[str]:
     return said
 
 
-DAY = "2026-11-10"
+DAY = EXERCISE_DATES["01"]
 EXERCISE = register(
     Exercise(
         lesson=LESSON,

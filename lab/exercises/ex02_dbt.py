@@ -11,7 +11,8 @@ from pathlib import Path
 from lab.config import QUARANTINE_ORDERS, RAW_CUSTOMERS, RAW_ORDERS, Settings, get_settings
 from lab.exercises.common import remove
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
+from lab import transform
 
 LESSON = "02"
 MODEL = "customer_returns"
@@ -230,7 +231,6 @@ def _run_tests(answers: dict) -> dict[str, str]:
 
 
 def _dbt_test() -> dict[str, str]:
-    from lab import transform
 
     target = _target()
     saved = {

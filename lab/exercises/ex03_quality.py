@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from lab.config import RAW_ORDERS, Settings, get_settings
-from lab.exercises.common import day_of, delete_day
+from lab.exercises.common import EXERCISE_DATES, day_of, delete_day
 from lab.exercises.core import (
     Exercise,
     ExerciseError,
@@ -22,14 +22,23 @@ from lab.exercises.core import (
     saved_folder,
     shown,
 )
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
+from lab.datagen import make_orders
+from lab.exercises.answers import CallSpec
+from lab.exercises.common import split_rows
+from lab.quality import frame_batch
+from lab.quality import learner_suite
+from lab.quality import run_name
+from lab.quality.learner_suite import expectation_kwargs
+from lab.quality.learner_suite import remove_expectations
+from lab.quality.suites import suite_signature
+from lab.quality.suites import declared_expectations
 
 LESSON = "03"
-DAY = "2026-11-11"
+DAY = EXERCISE_DATES["03"]
 
 
 def _latest_results(settings: Settings | None = None) -> list[dict] | None:
-    from lab.quality import run_name
 
     settings = settings or get_settings()
     stored = settings.gx_validations_dir / "orders" / run_name("orders", day_of(LESSON))
@@ -151,8 +160,6 @@ def expectation_from(answer: Any):
     """A GX expectation from the learner's answer: an expectation object, or its class and arguments."""
     import great_expectations.expectations as gxe
 
-    from lab.exercises.answers import CallSpec
-
     if answer is None:
         raise ExerciseError(
             "my_expectation is None: set my_expectation to an expectation, e.g. "
@@ -171,29 +178,23 @@ def expectation_from(answer: Any):
 
 
 def _validate(expectation, frame: pd.DataFrame) -> bool:
-    from lab.quality import frame_batch
 
     return bool(frame_batch(frame).validate(expectation).success)
 
 
 def _clean_frame() -> pd.DataFrame:
-    from lab.datagen import make_orders
-    from lab.exercises.common import split_rows
 
     good, _ = split_rows(make_orders(day_of(LESSON), dirty=0.0), day_of(LESSON))
     return good.assign(amount=good["amount"].astype(float), batch_date=day_of(LESSON))
 
 
 def _same(a, b) -> bool:
-    from lab.suites import _signature
 
-    return _signature([a]) == _signature([b])
+    return suite_signature([a]) == suite_signature([b])
 
 
 def _problem(expectation) -> str | None:
     """What keeps an expectation from being a good addition to the orders suite, or None."""
-    from lab import learner_suite
-    from lab.suites import declared_expectations
 
     name = type(expectation).__name__
     if any(_same(expectation, e) for e in declared_expectations("orders")):
@@ -221,9 +222,8 @@ def _problem(expectation) -> str | None:
 
 def _in_latest_gate(expectation) -> dict | None:
     """The expectation's result in the gate's latest stored run on the exercise day, or None."""
-    from lab.learner_suite import _kwargs
 
-    wanted = (normal_name(type(expectation).__name__), _kwargs(expectation))
+    wanted = (normal_name(type(expectation).__name__), expectation_kwargs(expectation))
     for r in _latest_results() or []:
         config = r["expectation_config"]
         kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id" and v is not None}
@@ -233,7 +233,6 @@ def _in_latest_gate(expectation) -> dict | None:
 
 
 def check_new_expectation(answers) -> Verdict:
-    from lab import learner_suite
 
     added = learner_suite.learner_expectations("orders")
     expectation = expectation_from(answers.get("my_expectation"))
@@ -279,7 +278,6 @@ def check_new_expectation(answers) -> Verdict:
 
 def start(settings: Settings) -> list[str]:
     """Undo the exercise; a copy of your expectations goes to `exercises/work/saved/<time>/`."""
-    from lab.learner_suite import remove_expectations
 
     said: list[str] = []
     delete_day(day_of(LESSON), settings, said)
@@ -315,7 +313,8 @@ EXERCISE = register(
                     "As in exercise 01: ingest.land_batch(day, dirty=0.2), then ingest.load_batch(day).",
                     "quality.run_gate(day) validates that day's loaded rows and stores the result.",
                 ],
-                'ingest.land_batch("2026-11-11", dirty=0.2)\ningest.load_batch("2026-11-11")\ngate = quality.run_gate("2026-11-11")',
+                f'ingest.land_batch("{DAY}", dirty=0.2)\ningest.load_batch("{DAY}")\n'
+                f'gate = quality.run_gate("{DAY}")',
             ),
             Task(
                 "2",

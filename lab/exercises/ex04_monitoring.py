@@ -18,7 +18,7 @@ from lab.exercises.common import (
     same_number,
 )
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
 
 LESSON = "04"
 RULE_FILE = "exercises/work/quality_alerts.yml"  # git-ignored: the learner's own rules

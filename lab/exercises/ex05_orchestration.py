@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 from lab.config import RAW_ORDERS, Settings, get_settings
-from lab.exercises.common import day_of, delete_day, remove
+from lab.exercises.common import EXERCISE_DATES, day_of, delete_day, remove
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse, profile_of
+from lab.airflow import local as airflow_local
 
 LESSON = "05"
-DAY = "2026-11-12"
+DAY = EXERCISE_DATES["05"]
 ROWS = 300
 OUTPUT_FOLDER = "exercise-05"  # under the runs folder
 DAG_FILE = "dags/my_first_dag.py"  # git-ignored: the learner's own DAG
@@ -31,7 +32,7 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from lab import dag_support
+from lab.airflow import dag_support
 
 
 @dag(
@@ -128,7 +129,6 @@ _PROBES: dict[tuple, dict] = {}
 
 def probe(test: bool, settings: Settings | None = None) -> dict:
     """Parse (and with `test`, dag.test()) the learner's DAG in an Airflow subprocess."""
-    from lab import airflow_local
 
     settings = settings or get_settings()
     path = settings.root / DAG_FILE
@@ -139,7 +139,7 @@ def probe(test: bool, settings: Settings | None = None) -> dict:
     airflow_local.prepare_airflow_home(home)
     env = airflow_local.airflow_env(home, settings=settings)
     if test and not (home / "migrated").exists():
-        airflow_local.setup_metadata(env)  # ~20 s, once a sandbox
+        airflow_local.setup_metadata(env, profile_of())  # ~20 s, once a sandbox
         (home / "migrated").write_text("yes\n")
     result = subprocess.run(
         [sys.executable, "-m", "lab.exercises.dag_probe", str(path), *(["--test"] if test else [])],
@@ -231,7 +231,7 @@ EXERCISE = register(
                 check_dag_rules,
                 [
                     "dags/example_dag.py is the model: one @dag function named as the file, schedule, a tz-aware start_date, catchup=False, tags, a docstring.",
-                    "default_args with owner, retries and retry_policy=dag_support.retry_policy() (from lab import dag_support); two @task functions, one taking the other's result.",
+                    "default_args with owner, retries and retry_policy=dag_support.retry_policy() (from lab.airflow import dag_support); two @task functions, one taking the other's result.",
                     "Airflow runs the file's top and the @dag function's body every time it parses the file: import pandas or lab.ingest inside the task that uses them, and read a Variable or a connection inside a task (or write the template '{{ var.value.name }}').",
                 ],
                 SOLUTION_DAG,

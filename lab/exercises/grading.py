@@ -14,7 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import exercises, pipeline, sandbox
+from lab.cli.tools import jupyter_settings
 from lab.config import Settings, environ, get_settings
+from lab.exercises import EXERCISES
+from lab.exercises.answers import notebook_answers
+from lab.sandbox.notebooks import fresh_env
 
 COPIED = ("dbt", "dags", "exercises")
 IGNORED = shutil.ignore_patterns(
@@ -41,7 +46,6 @@ def scratch_root(base: Path, settings: Settings | None = None) -> Path:
 
 def scratch_env(base: Path, settings: Settings | None = None) -> dict[str, str]:
     """The environment of a fresh scratch sandbox under `base` (not prepared yet)."""
-    from lab.notebooks import fresh_env
 
     settings = settings or get_settings()
     env = fresh_env(base, settings)
@@ -52,27 +56,10 @@ def scratch_env(base: Path, settings: Settings | None = None) -> dict[str, str]:
 def run_notebook(path: Path, timeout: int = 900) -> bool:
     """Run a notebook in place, top to bottom, going on past failing cells (as a grader must);
     save it with its outputs; return whether every cell ran without error."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    from lab.cli_tools import jupyter_settings
-    from lab.pipeline import kernel_args
-
-    nb = nbformat.read(path, as_version=4)
     # the sandbox's python3 kernel, as JupyterLab runs it (and so do the kernels it starts)
-    try:
-        with environ({"JUPYTER_PATH": jupyter_settings()["JUPYTER_PATH"]}):
-            NotebookClient(
-                nb,
-                timeout=timeout,
-                kernel_name="python3",
-                allow_errors=True,
-                extra_arguments=kernel_args(),
-                resources={"metadata": {"path": str(path.parent)}},
-            ).execute()
-    finally:
-        nbformat.write(nb, path)
-    return not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    env = {"JUPYTER_PATH": jupyter_settings()["JUPYTER_PATH"]}
+    nb = pipeline.run_notebook(path, path, timeout=timeout, allow_errors=True, env=env)
+    return not pipeline.has_errors(nb)
 
 
 @dataclass
@@ -87,9 +74,7 @@ _NUMBER = re.compile(r"(?<!\d)(\d\d)(?!\d)")  # a two-digit lesson number standi
 def lessons_named(name: str) -> list[str]:
     """The exercises a file name says: an exercise notebook's stem anywhere in it (`02_dbt`),
     else two-digit lesson numbers (`alice_02.ipynb`). Several: the name is ambiguous."""
-    from lab.exercises import EXERCISES, load_all
 
-    load_all()
     lower = name.lower()
     stems = sorted(k for k, e in EXERCISES.items() if Path(e.notebook).stem.lower() in lower)
     return stems or sorted({n for n in _NUMBER.findall(name) if n in EXERCISES})
@@ -97,9 +82,7 @@ def lessons_named(name: str) -> list[str]:
 
 def _learner(stem: str) -> str:
     """`alice_02_dbt` -> `alice`: the name without the exercise it names (else the stem)."""
-    from lab.exercises import EXERCISES, load_all
 
-    load_all()
     rest = stem
     for key, exercise in EXERCISES.items():
         rest = re.sub(re.escape(Path(exercise.notebook).stem), "", rest, flags=re.I)
@@ -186,8 +169,6 @@ def find_submissions(
 
 def grade_notebook(lesson: str, notebook: Path, base: Path, template: Path | None = None):
     """Run a learner's notebook in a scratch sandbox under `base`; return the check's Feedback."""
-    from lab import exercises, sandbox
-    from lab.exercises.answers import notebook_answers
 
     exercise = exercises.get(lesson)
     env = scratch_env(base)
@@ -209,7 +190,6 @@ def grade_submissions(
 ) -> tuple[list[str], list[list[str]]]:
     """Grade each learner's notebook of one exercise, each in a scratch sandbox under `work`;
     return the header and rows of learners x tasks."""
-    from lab import exercises, sandbox
 
     exercise = exercises.get(lesson)
     template_base = work / "_template"
@@ -238,7 +218,6 @@ def grade_folder(
 ) -> tuple[list[str], list[list[str]]]:
     """Grade every learner's notebook in `folder` (or the one notebook `folder` names) as
     exercise `lesson`; return the header and rows of learners x tasks."""
-    from lab import exercises
 
     key = exercises.lesson_key(lesson)
     groups, _ = find_submissions(folder, key)

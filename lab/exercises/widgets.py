@@ -11,8 +11,6 @@ import html
 
 import ipywidgets as w
 
-from lab.exercises import _cell
-
 DONE, OPEN = "☑", "☐"  # in the fonts every browser has (emoji fonts are not)
 GREEN, AMBER = "#2e7d32", "#b26a00"
 
@@ -69,15 +67,15 @@ def feedback_panel(feedback) -> w.VBox:
     return panel
 
 
-def progress_panel(table) -> w.HTML:
-    """Lessons x tasks: ✅ done, ⬜ not yet, · not checked yet."""
+def progress_panel(tasks: list, lessons: list[tuple[str, list]]) -> w.HTML:
+    """Lessons x tasks: ☑ done (True), ☐ not yet (False), · not checked yet (None), "" no task."""
     marks = {True: DONE, False: OPEN, None: "·", "": ""}
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in tasks)
     rows = "".join(
-        f"<tr><th>{html.escape(str(index))}</th>"
-        + "".join(f"<td style='text-align:center'>{marks[_cell(v)]}</td>" for v in row)
+        f"<tr><th>{html.escape(str(lesson))}</th>"
+        + "".join(f"<td style='text-align:center'>{marks[state]}</td>" for state in states)
         + "</tr>"
-        for index, row in zip(table.index, table.itertuples(index=False), strict=True)
+        for lesson, states in lessons
     )
     widget = w.HTML(f"<table><tr><th>lesson</th>{head}</tr>{rows}</table>")
     widget.add_class("lab-progress")

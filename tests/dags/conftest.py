@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import airflow_local
+from lab.airflow import local as airflow_local
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lab-airflow-test-"))
 airflow_local.prepare_airflow_home(_AIRFLOW_HOME)

@@ -1,9 +1,9 @@
 """Every DAG file parses cleanly and follows the house rules (one test a file, id = its path).
 
-A DAG file must do no work when the scheduler parses it. `lab.dag_rules.problems` reads that
+A DAG file must do no work when the scheduler parses it. `lab.airflow.dag_rules.problems` reads that
 from the source (heavy imports, Variables, connections, hooks, network calls outside tasks),
 and parsing happens with network, Airflow connections and variables, and the sandbox's
-settings patched to fail. The rules live in `lab.dag_rules`, which exercise 05 applies to a
+settings patched to fail. The rules live in `lab.airflow.dag_rules`, which exercise 05 applies to a
 learner's DAG too.
 """
 
@@ -15,7 +15,7 @@ from unittest import mock
 
 import pytest
 
-from lab import dag_rules
+from lab.airflow import dag_rules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
@@ -96,7 +96,7 @@ def test_a_dag_that_only_mentions_a_schedule_has_none(tmp_path: Path):
     path.write_text(
         "import datetime as dt\n"
         "from airflow.sdk import dag, task\n"
-        "from lab import dag_support\n"
+        "from lab.airflow import dag_support\n"
         "@dag(start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), catchup=False, tags=['x'],\n"
         "     default_args=dag_support.default_args())\n"
         "def vague_dag():\n"
@@ -144,7 +144,7 @@ def test_a_heavy_import_at_parse_time_breaks_the_house_rules(tmp_path: Path):
         "import datetime as dt\n"
         "import pandas as pd\n"
         "from airflow.sdk import dag, task\n"
-        "from lab import dag_support\n"
+        "from lab.airflow import dag_support\n"
         "@dag(schedule=None, start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), catchup=False,\n"
         "     tags=['x'], default_args=dag_support.default_args())\n"
         "def heavy_dag():\n"
@@ -163,7 +163,7 @@ def test_a_heavy_import_at_parse_time_breaks_the_house_rules(tmp_path: Path):
 
 
 def test_the_light_modules_are_loaded_before_airflow_parses_a_dag_file():
-    """What lab.dag_rules lets a DAG file import at parse time costs nothing: Airflow has it."""
+    """What lab.airflow.dag_rules lets a DAG file import at parse time costs nothing: Airflow has it."""
     import json
     import subprocess
     import sys
@@ -179,7 +179,7 @@ def test_the_light_modules_are_loaded_before_airflow_parses_a_dag_file():
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
     missing = sorted(set(dag_rules.LIGHT_MODULES) - loaded - {"__future__"})
     assert not missing, (
-        f"lab.dag_rules.LIGHT_MODULES lists {missing}, which Airflow does not load before it "
+        f"lab.airflow.dag_rules.LIGHT_MODULES lists {missing}, which Airflow does not load before it "
         "parses a DAG file: take them off the list (a DAG file then imports them in its tasks)"
     )
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import metrics
 from lab.config import get_settings
+from lab.observe import metrics
 from lab.pipeline import safe_run_id
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
 
 PREPARED_HISTORY_DAYS = 1
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -118,7 +118,7 @@ def test_notebook_pipeline_runs_each_lesson_with_the_run_parameters(sandbox_copy
 
 
 def test_each_pipeline_notebook_gets_only_the_parameters_it_declares(sandbox_copy, caplog, capfd):
-    """The DAG's tasks and `make pipeline` run notebooks through `lab.pipeline.execute_notebook`:
+    """The DAG's tasks and `make pipeline` run notebooks through `lab.pipeline.run_notebook`:
     lesson 01 alone declares `source_file`, so papermill must not be handed it elsewhere."""
     from lab import pipeline
 
@@ -127,8 +127,11 @@ def test_each_pipeline_notebook_gets_only_the_parameters_it_declares(sandbox_cop
     assert "source_file" in params, params
     output = settings.runs_dir / "declared" / "04_monitoring.ipynb"
     with caplog.at_level("WARNING"):
-        pipeline.execute_notebook(
-            settings.notebooks_dir / "04_monitoring.ipynb", output, params, settings.notebooks_dir
+        pipeline.run_notebook(
+            settings.notebooks_dir / "04_monitoring.ipynb",
+            output,
+            parameters=params,
+            cwd=settings.notebooks_dir,
         )
     said = caplog.text + "".join(capfd.readouterr())
     assert "unknown parameter" not in said, said
@@ -172,7 +175,7 @@ def test_example_dag_on_stack_keeps_the_validation_result_in_the_artifacts_bucke
     run, states = run_dag("example_dag", dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
     assert set(states.values()) == {"success"}, states
     assert get_warehouse().scalar("select count(*) from stg_customers") == 100
-    from lab.lake import get_lake
+    from lab.profiles import get_lake
 
     lake = get_lake()
     assert lake.exists("raw") and lake.exists("artifacts"), "ensure_buckets must make both buckets"

@@ -27,7 +27,7 @@ def test_right_queries_pass(exercise_sandbox):
 
 def history(*runs: dict[str, float]) -> None:
     """Replace ops.step_runs with these runs (step -> duration_s), every step a success."""
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_warehouse
 
     warehouse = get_warehouse()
     warehouse.execute("delete from ops.step_runs")
@@ -135,7 +135,7 @@ def test_either_of_two_tied_slowest_steps_is_right(exercise_sandbox):
     ids=["missing-column", "successes-only", "grouped-by-run"],
 )
 def test_wrong_summary_queries_are_named(exercise_sandbox, query, problem):
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_warehouse
 
     get_warehouse().execute(
         "update ops.step_runs set outcome = 'failed' where step = 'quality' and run_id = "

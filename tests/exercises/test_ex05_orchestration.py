@@ -130,7 +130,10 @@ PARSE_TIME_VARIABLE = "reads an Airflow Variable (a metadata database query) eve
             (f"line 11: `import pandas as pd` {HEAVY}", "move `import pandas as pd` into the task"),
         ),
         (
-            bad_dag("from lab import dag_support\n", "from lab import dag_support, ingest\n"),
+            bad_dag(
+                "from lab.airflow import dag_support\n",
+                "from lab import ingest\nfrom lab.airflow import dag_support\n",
+            ),
             (f"`from lab import ingest` {HEAVY}",),
         ),
         (
@@ -145,8 +148,8 @@ PARSE_TIME_VARIABLE = "reads an Airflow Variable (a metadata database query) eve
         ),
         (
             bad_dag(
-                "from lab import dag_support\n",
-                "from lab import dag_support\nfrom airflow.sdk import Variable\n\n"
+                "from lab.airflow import dag_support\n",
+                "from lab.airflow import dag_support\nfrom airflow.sdk import Variable\n\n"
                 "OWNER = Variable.get('owner', default='learner')\n",
             ),
             (f"`Variable.get('owner', default='learner')` {PARSE_TIME_VARIABLE}",),

@@ -70,7 +70,7 @@ def test_make_reset_declined_does_not_end_in_an_error(exercise_sandbox):
 def test_reset_lesson_says_what_it_removes_and_a_no_removes_nothing(
     exercise_sandbox, capsys, monkeypatch
 ):
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_warehouse
 
     ingest.land_batch(DAY, dirty=0.2)
     ingest.load_batch(DAY)
@@ -87,9 +87,9 @@ def test_reset_lesson_says_what_it_removes_and_a_no_removes_nothing(
 
 def _day(day: str) -> dict[str, object]:
     """A day's rows in the day tables (every column, clock times too) and its landed file."""
-    from lab.lake import get_lake
-    from lab.rewind_plan import DAY_TABLES
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_lake
+    from lab.sandbox.rewind_plan import DAY_TABLES
+    from lab.profiles import get_warehouse
 
     warehouse = get_warehouse()
     found: dict[str, object] = {
@@ -112,8 +112,8 @@ def test_reset_lesson_keeps_earlier_exercises_work_and_replays_earlier_lessons(
     from lab import quality, steps, transform
     from lab.exercises import ex02_dbt, ex04_monitoring
     from lab.exercises.core import load_progress
-    from lab.rewind_plan import LESSON_DATE
-    from lab.warehouse import get_warehouse
+    from lab.sandbox.rewind_plan import LESSON_DATE
+    from lab.profiles import get_warehouse
 
     settings = get_settings()
     warehouse = get_warehouse()
@@ -168,7 +168,7 @@ def test_reset_lesson_keeps_earlier_exercises_work_and_replays_earlier_lessons(
         ("lesson", "ingestion"),
     ], runs
     lesson_dbt = json.loads(runs[runs.step.eq("dbt") & runs.run_id.eq("lesson")].counts.iloc[0])
-    assert lesson_dbt["models"] == 4, f"lesson 02's build is replayed without yours: {lesson_dbt}"
+    assert lesson_dbt["models"] == 5, f"lesson 02's build is replayed without yours: {lesson_dbt}"
     revenue_days = warehouse.query("select order_date from daily_revenue")["order_date"]
     assert DAY in set(revenue_days.astype(str)), (
         "exercise 01's day goes back before lesson 02's build is replayed: the marts show it"
@@ -187,8 +187,8 @@ def test_a_reset_that_stops_half_way_finishes_when_run_again(exercise_sandbox, c
 
     from lab import quality, steps
     from lab.errors import TransformError
-    from lab.rewind_plan import LESSON_DATE
-    from lab.warehouse import get_warehouse
+    from lab.sandbox.rewind_plan import LESSON_DATE
+    from lab.profiles import get_warehouse
 
     settings = get_settings()
     day3 = exercises.EXERCISE_DATES["03"]
@@ -422,3 +422,46 @@ def test_grading_a_folder_that_does_not_exist_is_a_usage_error(tmp_path, capsys)
     assert cli.main(["grade", str(tmp_path / "submitted") + "/"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'submitted'}/ does not exist. Fix:"), err
+
+
+def test_each_exercise_day_is_the_one_its_notebooks_and_the_readme_name():
+    """The exercise dates live in lab.exercises.common.EXERCISE_DATES; the notebooks' text and
+    the README's table say them, and nothing says another exercise's day."""
+    import re
+
+    from lab.config import get_settings
+
+    root = get_settings().root
+    readme = (root / "README.md").read_text()
+    for lesson, day in exercises.EXERCISE_DATES.items():
+        exercise = exercises.get(lesson)
+        for folder in ("exercises", "exercises/solutions"):
+            text = (root / folder / exercise.notebook).read_text()
+            said = set(re.findall(r"2026-11-1[0-9]", text)) & set(exercises.EXERCISE_DATES.values())
+            assert said == {day}, (
+                f"{folder}/{exercise.notebook} names {said}, the exercise's day is {day}"
+            )
+        rows = [r for r in readme.splitlines() if r.startswith(f"| `{exercise.notebook[:-6]}`")]
+        assert any(day in row for row in rows), f"README's exercise {lesson} row does not say {day}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["grade", "9"], ["reset", "--lesson", "9", "--yes"], ["solve", "--lesson", "9"]],
+)
+def test_an_exercise_that_does_not_exist_is_a_usage_error_naming_the_choices(argv, capsys):
+    from lab.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse's own usage error
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2, f"`lab {' '.join(argv)}` exited {code}; a wrong argument is a usage error (2)"
+    assert "no exercise '9'" in err and "01, 02" in err, err
+
+
+def test_the_lessons_the_cli_offers_are_the_registered_exercises():
+    from lab.cli.main import exercise_lessons
+
+    assert exercise_lessons() == sorted(exercises.EXERCISES)

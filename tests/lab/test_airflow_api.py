@@ -1,10 +1,10 @@
-"""lab.airflow_api: the REST API v2 client reports what the server answered."""
+"""lab.airflow.api: the REST API v2 client reports what the server answered."""
 
 from __future__ import annotations
 
 import pytest
 
-from lab.airflow_api import AirflowClient
+from lab.airflow.api import AirflowClient
 from lab.errors import AirflowError
 
 

@@ -1,4 +1,4 @@
-"""lab.airflow_local: the settings, metadata and components of `make airflow` (`lab airflow`)."""
+"""lab.airflow.local: the settings, metadata and components of `make airflow` (`lab airflow`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import airflow_local
+from lab.airflow import local as airflow_local
 from lab.config import get_settings
 
 
@@ -27,10 +27,11 @@ def test_local_airflow_settings_bind_to_localhost_and_use_this_projects_dags(tmp
 
 
 def test_metadata_gets_the_warehouse_pool_sized_for_the_profile():
-    from lab.dag_support import WAREHOUSE_POOL
+    from lab.airflow.dag_support import WAREHOUSE_POOL
+    from lab.profiles import Local, Stack
 
-    for profile, slots in (("local", "1"), ("stack", "128")):
-        commands = airflow_local.metadata_commands(profile)
+    for profile, slots in ((Local, "1"), (Stack, str(Stack.airflow_pool_slots))):
+        commands = airflow_local.metadata_commands(profile(get_settings()))
         assert commands[0] == ("db", "migrate"), commands
         assert commands[1][:4] == ("pools", "set", WAREHOUSE_POOL, slots), commands
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.airflow_local import airflow_env
+from lab.airflow.local import airflow_env
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
 

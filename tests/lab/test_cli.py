@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lab import datagen
+from lab import contract, datagen
 from lab.cli import main
 
 PREPARED_HISTORY_DAYS = 0  # doctor only needs buckets and the customers seed
@@ -151,8 +151,8 @@ def test_datagen_help_states_the_update_limits_datagen_enforces(capsys):
     with pytest.raises(SystemExit):
         main(["datagen", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert f"0.0-{datagen.MAX_UPDATES}" in text, text
-    assert f"1-{datagen.UPDATE_MAX_DAYS_BACK}" in text, text
+    assert f"0.0-{contract.MAX_UPDATES}" in text, text
+    assert f"1-{contract.UPDATE_MAX_DAYS_BACK}" in text, text
 
 
 def test_datagen_updates_and_reach_reach_the_generator(capsys, tmp_path):

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from lab import csvtext, datagen, ingest
+from lab import datagen, ingest
 from lab.cli import main
 from lab.config import RAW_ORDERS
-from lab.warehouse import get_warehouse
+from lab.datagen import csvtext
+from lab.profiles import get_warehouse
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -1,10 +1,10 @@
-"""lab.dag_rules: DAG files read as source (no Airflow), and the house rules' schedule check."""
+"""lab.airflow.dag_rules: DAG files read as source (no Airflow), and the house rules' schedule check."""
 
 from __future__ import annotations
 
 import pytest
 
-from lab import dag_rules
+from lab.airflow import dag_rules
 
 SOURCE = '''
 from airflow.sdk import DAG, dag
@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Variable, dag, task
 
-from lab import dag_support
+from lab.airflow import dag_support
 from lab.contract import DEFAULT_ROWS
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def test_the_project_dags_and_a_dag_with_its_work_in_tasks_do_nothing_at_parse_t
         ),
         (_dag("", top="import lab.ingest as x"), "move `import lab.ingest as x` into the task"),
         (
-            _dag("", top="from lab import dag_support, ingest"),
+            _dag("", top="from lab import ingest\nfrom lab.airflow import dag_support"),
             "move `from lab import ingest` into the task function",
         ),
         (

@@ -13,10 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lab import contract, csvtext, datagen, defects, ingest, quality, steps
+from lab import contract, datagen, ingest, quality, steps
 from lab.config import HISTORY_DAYS
+from lab.datagen import csvtext, defects, orders
 from lab.errors import ContractError, LabError
-from lab.warehouse import get_warehouse
+from lab.profiles import get_warehouse
 
 DAY = "2026-11-01"
 
@@ -94,7 +95,7 @@ def test_order_ids_never_collide_across_days_at_the_largest_size():
     assert contract.MAX_ROWS < contract.ORDER_ID_DAY_STRIDE, "expected the stride above MAX_ROWS"
     day = day_number(DAY)
     start = contract.MAX_ROWS - datagen.CHUNK_ROWS
-    columns, _ = datagen._chunk(day, start, contract.MAX_ROWS, contract.MAX_ROWS, 0, 0.0, 42)
+    columns, _ = orders._chunk(day, start, contract.MAX_ROWS, contract.MAX_ROWS, 0, 0.0, 42)
     ids = np.asarray(columns["order_id"].cast(pa.int64()))
     first_of_next_day = (day + 1) * contract.ORDER_ID_DAY_STRIDE + 1
     assert ids.max() == day * contract.ORDER_ID_DAY_STRIDE + contract.MAX_ROWS, ids.max()
@@ -124,7 +125,7 @@ def test_updates_repeat_the_original_order_with_a_later_status():
     earlier = {}
     for date in sorted(set(updates["order_date"])):
         back = (contract.as_date(DAY) - contract.as_date(date)).days
-        assert 1 <= back <= datagen.UPDATE_MAX_DAYS_BACK, f"update of {date}, {back} days back"
+        assert 1 <= back <= contract.UPDATE_MAX_DAYS_BACK, f"update of {date}, {back} days back"
         earlier[date] = datagen.make_orders(date, rows=rows, updates=share).set_index("order_id")
     for row in updates.itertuples():
         original = earlier[row.order_date].loc[row.order_id]
@@ -142,15 +143,15 @@ def test_updates_repeat_the_original_order_with_a_later_status():
 def test_updates_across_chunks_never_repeat_an_id(tmp_path):
     rows = 2 * datagen.CHUNK_ROWS + 500_000
     path = tmp_path / "orders.csv"
-    datagen.write_orders(path, DAY, rows=rows, updates=datagen.MAX_UPDATES)
+    datagen.write_orders(path, DAY, rows=rows, updates=contract.MAX_UPDATES)
     ids = pd.read_csv(path, usecols=["order_id"], dtype={"order_id": "int64"})["order_id"]
     assert len(ids) == rows, f"expected {rows} rows, got {len(ids)}"
     assert ids.is_unique, f"expected unique ids, repeated: {ids[ids.duplicated()].head().tolist()}"
     day = day_number(DAY)
     n = ids % contract.ORDER_ID_DAY_STRIDE
     back = day - ids // contract.ORDER_ID_DAY_STRIDE
-    assert back.between(0, datagen.UPDATE_MAX_DAYS_BACK).all(), sorted(back.unique())
-    new_orders = rows - round(rows * datagen.MAX_UPDATES)
+    assert back.between(0, contract.UPDATE_MAX_DAYS_BACK).all(), sorted(back.unique())
+    new_orders = rows - round(rows * contract.MAX_UPDATES)
     assert n.between(1, new_orders).all(), f"expected n in 1..{new_orders}, got {n.max()}"
 
 
@@ -168,7 +169,7 @@ def test_updates_out_of_range_is_a_contract_error_with_the_fix(updates):
         datagen.make_orders(DAY, rows=10, updates=updates)
     message = str(info.value)
     assert f"updates={updates!r} is out of range" in message, message
-    assert f"Fix: choose a fraction from 0.0 to {datagen.MAX_UPDATES}" in message, message
+    assert f"Fix: choose a fraction from 0.0 to {contract.MAX_UPDATES}" in message, message
 
 
 def test_status_transitions_cover_every_status_and_only_move_forward():
@@ -205,13 +206,13 @@ def test_no_two_days_update_the_same_order_so_deliveries_never_contradict():
     )
 
 
-@pytest.mark.parametrize("reach", [0, datagen.UPDATE_MAX_DAYS_BACK + 1, 2.5, True])
+@pytest.mark.parametrize("reach", [0, contract.UPDATE_MAX_DAYS_BACK + 1, 2.5, True])
 def test_reach_out_of_range_is_a_contract_error_with_the_fix(reach):
     with pytest.raises(ContractError) as info:
         datagen.make_orders(DAY, rows=10, updates=0.1, reach=reach)
     message = str(info.value)
     assert f"reach={reach!r} is out of range" in message, message
-    assert f"from 1 to {datagen.UPDATE_MAX_DAYS_BACK}" in message, message
+    assert f"from 1 to {contract.UPDATE_MAX_DAYS_BACK}" in message, message
 
 
 def test_too_few_orders_due_within_the_reach_is_a_contract_error_with_the_fix():

@@ -1,4 +1,4 @@
-"""lab.doctor, lab.compose_file and lab.dotenv_file: the checks before `make up`.
+"""lab.cli.doctor, lab.cli.compose_file and lab.cli.dotenv_file: the checks before `make up`.
 
 Each check runs with real inputs (files, sockets, programs).
 """
@@ -17,8 +17,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from lab import compose_file, doctor, dotenv_file
-from lab.cli import main
+from lab.cli import compose_file, doctor, dotenv_file, main
 from tests import helpers
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import datagen, defects, ingest, loader
+from lab import datagen, ingest
 from lab.config import CURRENT_LOADS, QUARANTINE_ORDERS, RAW_ORDERS
+from lab.datagen import defects
 from lab.errors import BatchFileError, LabError
-from lab.lake import get_lake
-from lab.warehouse import get_warehouse
+from lab.ingest import loading
+from lab.profiles import get_lake, get_warehouse
 
 DAY = dt.date(2026, 11, 1)
 NEXT_DAY = DAY + dt.timedelta(days=1)
@@ -176,7 +177,7 @@ def test_an_update_that_changes_the_customer_is_quarantined():
     assert (result.rows_loaded, result.rows_quarantined) == (4, 1), str(result)
     quarantined = ingest.quarantined_rows(NEXT_DAY)
     assert quarantined[["order_id", "reason"]].values.tolist() == [
-        [original["order_id"], loader.CHANGED]
+        [original["order_id"], loading.CHANGED]
     ], quarantined.to_dict("records")
     kept = count(
         f"select count(*) from {RAW_ORDERS} where order_id = ?", [int(original["order_id"])]

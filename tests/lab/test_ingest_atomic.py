@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import csvtext, datagen, ingest
+from lab import datagen, ingest
 from lab.config import LOAD_BATCHES, QUARANTINE_ORDERS, RAW_ORDERS, get_settings
+from lab.datagen import csvtext
 from lab.errors import BatchFileError
 from lab.warehouse import DuckDBWarehouse, PostgresWarehouse
 
@@ -43,7 +44,7 @@ def test_a_failing_reload_keeps_the_loaded_day(warehouse, tmp_path, monkeypatch)
     before = state(warehouse)
     assert before == (first.rows_loaded, first.rows_quarantined)
 
-    from lab import delivery
+    from lab.ingest import delivery
 
     def broken(*args, **kwargs):
         raise RuntimeError("the disk went away while the quarantine was being written")
@@ -114,7 +115,8 @@ KILL_POINTS = ["after-delete", "after-insert", "before-commit"]
 LOADER_SCRIPT = textwrap.dedent(
     """
     import os, sys, time
-    from lab import ingest, loader
+    from lab import ingest
+    from lab.ingest import loading
     from lab.warehouse import DuckDBWarehouse, PostgresWarehouse
     point, target, path = sys.argv[1], sys.argv[2], sys.argv[3]
     from dataclasses import replace
@@ -129,7 +131,7 @@ LOADER_SCRIPT = textwrap.dedent(
             print("ready", flush=True)
             time.sleep(60)
 
-    loader.checkpoint = pause
+    loading.checkpoint = pause
     ingest.load_file(path, "2026-11-01", warehouse=warehouse)
     """
 )

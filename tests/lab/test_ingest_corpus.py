@@ -19,9 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lab import ingest, loader
+from lab import ingest
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
 from lab.errors import BatchFileError
+from lab.ingest import loading
 from lab.warehouse import DuckDBWarehouse
 
 DAY = dt.date(2026, 11, 1)
@@ -266,7 +267,7 @@ def test_a_directory_and_a_missing_path_are_refused(tmp_path):
 
 
 def test_the_reader_errors_have_words():
-    assert set(loader.READER_ERRORS) >= {"UNQUOTED VALUE", "TOO MANY COLUMNS", "MISSING COLUMNS"}
+    assert set(loading.READER_ERRORS) >= {"UNQUOTED VALUE", "TOO MANY COLUMNS", "MISSING COLUMNS"}
 
 
 @pytest.mark.parametrize("where", ["file-mode-000", "folder-not-enterable"])
@@ -284,7 +285,7 @@ def test_an_unreadable_file_is_refused_in_one_sentence(where, tmp_path):
     path = folder / "locked.csv"
     path.write_bytes(rows(good(1)))
     path.chmod(0 if where == "file-mode-000" else 0o644)
-    script = "from lab import delivery\ndelivery.inspect(__import__('sys').argv[1])"
+    script = "from lab.ingest import delivery\ndelivery.inspect(__import__('sys').argv[1])"
     done = subprocess.run(
         [
             "setpriv",

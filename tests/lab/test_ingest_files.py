@@ -1,4 +1,4 @@
-"""lab.ingest_files: which date a learner's file delivers, which files a folder holds, one per date."""
+"""lab.ingest.files: which date a learner's file delivers, which files a folder holds, one per date."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from lab import csvtext, datagen, ingest
+from lab import datagen, ingest
+from lab.datagen import csvtext
 from lab.errors import BatchFileError
-from lab.ingest_files import date_for, delivered_files, ingest_path
+from lab.ingest.files import date_for, delivered_files, ingest_path
 
 
 @pytest.mark.parametrize(

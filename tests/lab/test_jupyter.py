@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli_tools import jupyter_command, jupyter_settings
+from lab.cli.tools import jupyter_command, jupyter_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = Path(sys.executable).parent / "lab"
@@ -112,7 +112,7 @@ def test_the_kernel_jupyterlab_starts_prints_no_transport_warning(tmp_path):
 
 
 def test_the_kernel_does_not_report_semaphores_dbt_leaves_behind():
-    from lab.cli_tools import kernel_spec
+    from lab.cli.tools import kernel_spec
 
     spec = kernel_spec()
     assert spec["env"]["PYTHONWARNINGS"] == (

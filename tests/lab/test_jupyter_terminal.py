@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli_tools import jupyter_command, jupyter_env
+from lab.cli.tools import jupyter_command, jupyter_env
 from tests.helpers import running_jupyterlab
 
 TOKEN = "terminal-test-token"

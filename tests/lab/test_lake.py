@@ -1,4 +1,4 @@
-"""lab.lake: one fsspec filesystem, a local folder on `local` and S3 on `stack`."""
+"""buckets: one fsspec filesystem, a local folder on `local` and S3 on `stack`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from lab import ingest
 from lab.errors import BatchFileError, LakeError
-from lab.lake import get_lake
+from lab.profiles import get_lake
 
 # --- local ----------------------------------------------------------------------------------
 
@@ -96,7 +96,7 @@ def test_s3_ensure_bucket_creates_a_missing_bucket_in_us_east_1(stack_lake):
 
 
 def test_s3_write_read_list_round_trip(stack_lake, create_bucket):
-    create_bucket("raw")  # made outside lab.lake: bucket creation has its own test above
+    create_bucket("raw")  # made outside buckets: bucket creation has its own test above
     lake = get_lake()
     assert lake.ensure_bucket("raw") is False, "expected the existing bucket to be found"
     lake.write_bytes("raw/orders/date=2026-11-02/orders.csv", b"b")

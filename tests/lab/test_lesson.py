@@ -5,8 +5,10 @@ import json
 import nbformat
 import pytest
 
-from lab import lesson, monitoring, notebooks
+from lab import lesson
 from lab.config import get_settings
+from lab.observe import monitoring
+from lab.sandbox import notebooks
 
 PREPARED_HISTORY_DAYS = 0
 
@@ -84,7 +86,7 @@ def test_a_pipeline_run_inside_jupyterlab_gets_a_kernel_that_starts(lab_env, mon
     JUPYTER_PATH; the pipeline's own quietening argument must then not be added again
     (ipykernel dies on a log level given twice: lesson 05's pipeline cell did)."""
     from lab import pipeline
-    from lab.cli_tools import jupyter_settings
+    from lab.cli.tools import jupyter_settings
 
     monkeypatch.setenv("JUPYTER_PATH", jupyter_settings()["JUPYTER_PATH"])
     assert pipeline.kernel_args() == [], pipeline.kernel_args()

@@ -79,7 +79,7 @@ def test_a_connection_gives_up_with_the_holder_named(holder, tmp_path):
 
 
 def test_a_notebook_stopped_by_a_lock_is_an_error_airflow_retries():
-    from lab.dag_support import RETRY_ERRORS
+    from lab.airflow.dag_support import RETRY_ERRORS
 
     assert issubclass(StepLockedError, WarehouseLockedError)
     assert "lab.errors.WarehouseLockedError" in RETRY_ERRORS

@@ -1,4 +1,4 @@
-"""lab.metrics: every step lands in ops.step_runs and in the Prometheus text format."""
+"""lab.observe.metrics: every step lands in ops.step_runs and in the Prometheus text format."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import metrics
 from lab.config import STEP_RUNS, get_settings
 from lab.errors import LabError
-from lab.warehouse import get_warehouse
+from lab.observe import metrics
+from lab.profiles import get_warehouse
 from tests.helpers import PUSHGATEWAY, pushgateway_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_the_prometheus_text_is_written_to_lab_home_metrics(lab_env):
 
 
 def test_gate_results_become_quality_metrics():
-    from lab.gate_report import GateResult, SuiteResult
+    from lab.quality.report import GateResult, SuiteResult
 
     step = metrics.start("quality", "run_1")
     step.add_gate(

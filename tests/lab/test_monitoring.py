@@ -1,4 +1,4 @@
-"""lab.monitoring: PromQL and LogQL over HTTP, against a small local server with canned answers.
+"""lab.observe.monitoring: PromQL and LogQL over HTTP, against a small local server with canned answers.
 
 The same functions answered by a real Prometheus are tested in tests/stack/test_stack_profile.py.
 """
@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from lab import monitoring
 from lab.config import get_settings
 from lab.errors import ConfigError, LabError
+from lab.observe import monitoring
 from tests.helpers import JsonServer, json_server
 
 T0 = 1_793_491_200  # 2026-11-01T00:00:00Z
@@ -207,5 +207,5 @@ def test_compose_project_matches_docker_compose_yml():
     compose = yaml.safe_load((get_settings().root / "docker-compose.yml").read_text())
     assert compose["name"] == monitoring.COMPOSE_PROJECT, (
         f"Alloy labels logs with the compose project {compose['name']!r}; "
-        f"lab.monitoring.COMPOSE_PROJECT is {monitoring.COMPOSE_PROJECT!r}"
+        f"lab.observe.monitoring.COMPOSE_PROJECT is {monitoring.COMPOSE_PROJECT!r}"
     )

@@ -1,11 +1,11 @@
-"""lab.orchestration: what the DAGs' tasks compute from a run, and where artifacts go."""
+"""lab.airflow.tasks: what the DAGs' tasks compute from a run, and where artifacts go."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
-from lab import orchestration
+from lab.airflow import tasks as orchestration
 from lab.config import get_settings
 
 
@@ -66,7 +66,7 @@ def test_keep_artifact_copies_to_the_artifacts_bucket_on_stack(stack_lake, tmp_p
     path.write_text('{"cells": []}')
     kept = orchestration.keep_artifact(path, "runs/r1/03_great_expectations.ipynb")
     assert kept == "s3://artifacts/runs/r1/03_great_expectations.ipynb"
-    from lab.lake import get_lake
+    from lab.profiles import get_lake
 
     assert (
         get_lake().read_bytes("artifacts/runs/r1/03_great_expectations.ipynb") == path.read_bytes()

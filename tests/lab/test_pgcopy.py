@@ -1,4 +1,4 @@
-"""lab.pgcopy against PostgreSQL itself: binary rows must read back as the same values the
+"""lab.ingest.pgcopy against PostgreSQL itself: binary rows must read back as the same values the
 server makes of their text."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from lab import pgcopy
 from lab.contract import MAX_KEY, STATUSES
+from lab.ingest import pgcopy
 
 AMOUNTS = [
     "0.00",

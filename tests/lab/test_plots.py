@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from lab import metrics, plots
-from lab.suites import SUITES
+from lab.observe import metrics, plots
+from lab.quality.suites import SUITES
 
 PREPARED_HISTORY_DAYS = 3
 PLOTS = [plots.step_durations, plots.rows_per_run, plots.quality_over_runs]

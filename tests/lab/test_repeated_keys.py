@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.loader_postgres import Keys
+from lab.ingest.loader_postgres import Keys
 
 
 def keys(ids: list[int]) -> Keys:

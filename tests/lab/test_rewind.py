@@ -33,7 +33,7 @@ VOLATILE = {"loaded_at", "quarantined_at", "started_at", "finished_at", "duratio
 
 def fingerprint(bases: list[Path]) -> dict[str, object]:
     """The sandbox's state as comparable values, with the sandbox's own folders masked."""
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_warehouse
 
     settings = get_settings()
 
@@ -114,7 +114,7 @@ def after_lessons(tmp_path_factory):
     reached: "02" is the state at the start of lesson 02, i.e. after lesson 01)."""
     from lab import sandbox
     from lab.exercises import grading
-    from lab.notebooks import execute
+    from lab.pipeline import run_notebook
 
     base = tmp_path_factory.mktemp("lessons")
     env = grading.scratch_env(base)
@@ -122,7 +122,7 @@ def after_lessons(tmp_path_factory):
     with environ({**env, "GX_ANALYTICS_ENABLED": "false"}):
         sandbox.prepare(say=lambda _: None)
         for name in LESSONS:
-            execute(get_settings().notebooks_dir / f"{name}.ipynb", timeout=600)
+            run_notebook(get_settings().notebooks_dir / f"{name}.ipynb", timeout=600)
             starts[f"{int(name[:2]) + 1:02d}"] = fingerprint([base])
     return base, starts
 
@@ -175,9 +175,8 @@ def test_reset_to_a_lesson_gives_the_state_the_lessons_before_it_leave(
 def test_reset_to_a_lesson_on_the_stack_profile(postgres_dsn, stack_lake, monkeypatch, capsys):
     """PostgreSQL and S3: the same rebuild, with exercise 01's day kept and a "Try it" day gone."""
     from lab import ingest, sandbox, steps
-    from lab.lake import get_lake
-    from lab.rewind_plan import DAY_TABLES, LESSON_DATE
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_lake, get_warehouse
+    from lab.sandbox.rewind_plan import DAY_TABLES, LESSON_DATE
 
     monkeypatch.setenv("WAREHOUSE_URL", postgres_dsn)
     exercise_day, try_it = "2026-11-10", "2026-11-20"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lab import schema
 from lab.config import CURRENT_LOADS, RAW_ORDERS
 from lab.contract import CSV_COLUMNS
-from lab.ingest import load_file
+from lab.ingest import load_file, schema
 
 DAY = dt.date(2026, 11, 1)
 HEADER = ",".join(CSV_COLUMNS)

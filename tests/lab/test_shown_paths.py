@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from lab import exercises, pipeline
-from lab.cli_data import summary_text
+from lab.cli.data import summary_text
 from lab.config import get_settings, shown_path
 from lab.errors import NotebookStepError
 
@@ -66,9 +66,40 @@ def test_a_failed_step_names_its_saved_notebook_from_the_project_root(project):
     nbformat.write(nb, notebook)
     output = project / "runs" / "r1" / "fails.ipynb"
     with pytest.raises(NotebookStepError) as info:
-        pipeline.execute_notebook(notebook, output, {}, notebook.parent)
+        pipeline.run_notebook(notebook, output)
     message = str(info.value)
     assert message.endswith(
         "The executed notebook with the traceback is saved at runs/r1/fails.ipynb."
     ), message
     assert output.exists(), f"expected the executed notebook at {output}"
+
+
+def test_one_notebook_runner_takes_parameters_goes_on_past_errors_and_times_cells(tmp_path):
+    """lab.pipeline.run_notebook is how lab executes every notebook (pipeline steps, DAG tasks,
+    grading, `lab notebooks`, `lab solve`); the differences are its parameters."""
+    import nbformat
+
+    from lab import pipeline
+
+    cells = [
+        nbformat.v4.new_code_cell("n = 1"),
+        nbformat.v4.new_code_cell("assert n == 2, n"),
+        nbformat.v4.new_code_cell("done = True"),
+    ]
+    cells[0].metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook = tmp_path / "steps.ipynb"
+    nbformat.write(nb, notebook)
+    seconds: dict[int, float] = {}
+    ran = pipeline.run_notebook(notebook, parameters={"n": 2, "unknown": 1}, seconds=seconds)
+    assert not pipeline.has_errors(ran) and sorted(seconds) == [0, 1, 2, 3], seconds
+    assert "unknown" not in ran.cells[1].source, "only the parameters the notebook declares"
+    assert all("execution" not in c.metadata for c in ran.cells), "no clock times saved"
+    graded = pipeline.run_notebook(notebook, tmp_path / "graded.ipynb", allow_errors=True)
+    assert pipeline.has_errors(graded) and graded.cells[2].outputs == [], "ran past the error"
+    assert "done" in nbformat.read(tmp_path / "graded.ipynb", as_version=4).cells[2].source

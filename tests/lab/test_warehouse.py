@@ -14,7 +14,8 @@ import pytest
 from lab import datagen, ingest
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
 from lab.errors import WarehouseError, WarehouseLockedError
-from lab.warehouse import DuckDBWarehouse, PostgresWarehouse, get_warehouse
+from lab.profiles import get_warehouse
+from lab.warehouse import DuckDBWarehouse, PostgresWarehouse
 
 AWKWARD_TEXT = "tab\there, newline\nthere, \"double\" and 'single' quotes, back\\slash, 100%, ?"
 
@@ -295,7 +296,7 @@ def test_postgres_unreachable_is_a_warehouse_error_with_the_fix(monkeypatch, fre
 
 @pytest.mark.postgres
 def test_load_batch_works_unchanged_on_the_stack_profile(pg, stack_lake, create_bucket):
-    # The bucket is made outside lab.lake: its creation on moto is covered in test_lake.py.
+    # The bucket is made outside buckets: its creation on moto is covered in test_lake.py.
     create_bucket("raw")
     day = dt.date(2026, 11, 1)
     path = ingest.land_batch(day, rows=300, dirty=0.1)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import PIPELINE_NOTEBOOKS
-from lab.notebooks import fresh_sandbox, lesson_notebooks
+from lab.steps import STEPS
+from lab.sandbox.notebooks import fresh_sandbox, lesson_notebooks
 from tests.helpers import run_nbval
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def test_lessons_are_numbered_and_start_with_a_title_and_goals():
     names = [p.name for p in lesson_notebooks()]
-    pipeline = [name for _, name in PIPELINE_NOTEBOOKS]
+    pipeline = [name for name in (s.notebook for s in STEPS)]
     assert names[:6] == ["00_welcome.ipynb", *pipeline, "05_orchestration.ipynb"], names
     for path in lesson_notebooks():
         cells = json.loads(path.read_text())["cells"]
@@ -38,7 +38,7 @@ def test_lessons_are_numbered_and_start_with_a_title_and_goals():
 
 
 def test_pipeline_lessons_have_a_parameters_cell():
-    for _, name in PIPELINE_NOTEBOOKS:
+    for name in (s.notebook for s in STEPS):
         cells = json.loads((ROOT / "notebooks" / name).read_text())["cells"]
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, (

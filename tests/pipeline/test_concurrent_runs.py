@@ -11,6 +11,7 @@ import pytest
 
 from lab import ingest, sandbox
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
+from lab.profiles import get_warehouse
 
 pytestmark = pytest.mark.slow
 DATES = [dt.date(2026, 11, d) for d in (11, 12, 13, 14)]
@@ -33,7 +34,7 @@ def test_four_pipelines_at_once_all_load_and_reconcile(lab_env):
     for day, run, out in zip(DATES, runs, outputs, strict=True):
         assert run.returncode == 0, f"the run for {day} failed:\n{out}"
     history = ingest.load_history()
-    warehouse = ingest.get_warehouse()
+    warehouse = get_warehouse()
     for day in DATES:
         record = history[history["batch_date"].astype(str).str[:10] == day.isoformat()]
         assert len(record) == 1, f"expected one load record for {day}, got {len(record)}"

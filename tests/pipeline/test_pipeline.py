@@ -4,10 +4,12 @@ import json
 
 import pytest
 
-from lab import cli, metrics, sandbox
-from lab.config import PIPELINE_NOTEBOOKS, get_settings
+from lab import cli, sandbox
+from lab.config import get_settings
 from lab.errors import ContractError
+from lab.observe import metrics
 from lab.pipeline import run_pipeline, safe_run_id
+from lab.steps import STEPS
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +33,14 @@ def test_pipeline_runs_every_step_and_saves_each_executed_notebook(prepared, cap
     run_dir = next(p for p in get_settings().runs_dir.iterdir())
     assert run_dir.name == "e2e_1_0", f"run folder must be a safe name, got {run_dir.name}"
     saved = sorted(p.name for p in run_dir.glob("*.ipynb"))
-    assert saved == sorted(name for _, name in PIPELINE_NOTEBOOKS), saved
+    assert saved == sorted(name for name in (s.notebook for s in STEPS)), saved
     steps = metrics.step_runs("e2e_1_0")
-    assert list(steps["step"]) == [step for step, _ in PIPELINE_NOTEBOOKS], steps["step"]
+    assert list(steps["step"]) == [step for step in (s.name for s in STEPS)], steps["step"]
     assert set(steps["outcome"]) == {"success"}, steps[["step", "outcome", "detail"]]
     ingestion = json.loads(steps.set_index("step").loc["ingestion", "counts"])
     assert ingestion == {"landed": 200, "loaded": 200, "quarantined": 0}
     assert "200 rows landed, 200 loaded, 0 quarantined" in out
-    assert "4 models built" in out and "expectations passed" in out
+    assert "5 models built" in out and "expectations passed" in out
     assert str(run_dir) in out, "the summary must say where the executed notebooks are"
     injected = json.loads((run_dir / "01_ingestion.ipynb").read_text())["cells"]
     params = next(c for c in injected if "injected-parameters" in c["metadata"].get("tags", []))

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from lab import datagen, ingest, metrics, quality
+from lab import datagen, ingest, quality
 from lab.errors import QualityGateError
-from lab.warehouse import get_warehouse
+from lab.observe import metrics
+from lab.profiles import get_warehouse
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The `rustfs-init` job (`python -m lab.lake`) creates the buckets, against a real S3 API (moto's server)."""
+"""The `rustfs-init` job (`python -m lab.cli.buckets`) creates the buckets, against a real S3 API (moto's server)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def s3_endpoint() -> Iterator[str]:
 def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "LAB_", "AWS_"))}
     return subprocess.run(
-        [sys.executable, "-m", "lab.lake", *args],
+        [sys.executable, "-m", "lab.cli.buckets", *args],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -82,7 +82,7 @@ def test_bucket_init_names_missing_settings_and_how_to_fix_them():
     result = run_script({"S3_ENDPOINT_URL": "http://127.0.0.1:1"})
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "lab.lake: S3_ACCESS_KEY, S3_SECRET_KEY not set. Fix: define them in .env "
+        "buckets: S3_ACCESS_KEY, S3_SECRET_KEY not set. Fix: define them in .env "
         "(see .env.example)."
     )
 
@@ -97,7 +97,7 @@ def test_bucket_init_reports_an_unreachable_object_store():
 
 def test_compose_runs_the_script_with_the_bucket_names_from_env():
     service = SERVICES["rustfs-init"]
-    assert service["entrypoint"] == ["python", "-m", "lab.lake"]
+    assert service["entrypoint"] == ["python", "-m", "lab.cli.buckets"]
     env = service["environment"]
     actual = (env["LAB_RAW_BUCKET"], env["LAB_ARTIFACTS_BUCKET"], env["S3_ENDPOINT_URL"])
     assert actual == ("${LAB_RAW_BUCKET}", "${LAB_ARTIFACTS_BUCKET}", "http://rustfs:9000")
@@ -114,7 +114,7 @@ def test_bucket_init_says_what_it_waits_for_and_succeeds_when_the_store_comes_up
     endpoint = f"http://127.0.0.1:{port}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "LAB_", "AWS_"))}
     job = subprocess.Popen(
-        [sys.executable, "-m", "lab.lake", "--attempts", "60"],
+        [sys.executable, "-m", "lab.cli.buckets", "--attempts", "60"],
         env={**clean, **settings(endpoint)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -134,7 +134,7 @@ def test_bucket_init_says_what_it_waits_for_and_succeeds_when_the_store_comes_up
         if store is not None:
             stop(store)
     assert first.strip() == (
-        f"lab.lake: waiting for the object store at {endpoint} to answer S3 requests "
+        f"buckets: waiting for the object store at {endpoint} to answer S3 requests "
         "(attempt 1 of 60, 2 s apart)"
     ), first
     assert job.returncode == 0, err

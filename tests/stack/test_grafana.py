@@ -9,9 +9,9 @@ import pytest
 import yaml
 from stack_helpers import COMPOSE_FILE, DASHBOARDS_DIR, DOCKER_DIR
 
-from lab import metrics
 from lab.config import STEP_RUNS
-from lab.warehouse import get_warehouse
+from lab.observe import metrics
+from lab.profiles import get_warehouse
 
 SERVICES = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 PROVIDERS = yaml.safe_load(
@@ -132,7 +132,7 @@ def test_pipeline_overview_shows_runs_durations_rows_and_quality(dashboards):
 
 @pytest.fixture
 def step_runs_columns() -> set[str]:
-    """The columns of ops.step_runs as `lab.metrics` creates it (in this test's sandbox)."""
+    """The columns of ops.step_runs as `lab.observe.metrics` creates it (in this test's sandbox)."""
     metrics.ensure_table()
     return set(get_warehouse().query(f"select * from {STEP_RUNS} limit 0").columns)
 

@@ -21,7 +21,7 @@ from stack_helpers import (
     run_prometheus,
 )
 
-from lab import metrics
+from lab.observe import metrics
 
 HERE = Path(__file__).parent
 CONFIG = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
@@ -30,7 +30,7 @@ SERVICES = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 
 
 def pushed_metrics() -> dict[str, set[str]]:
-    """The metrics `lab.metrics` pushes for a step (a successful quality step carries them all),
+    """The metrics `lab.observe.metrics` pushes for a step (a successful quality step carries them all),
     each with its labels, read from the Prometheus text it writes."""
     step = metrics.StepRun(step="quality", run_id="r1", outcome="success", counts={"passed": 3})
     step.suites["orders"] = (True, 3, 0)

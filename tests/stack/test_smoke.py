@@ -19,7 +19,7 @@ import boto3
 import pytest
 from stack_helpers import REPO, require_binary
 
-from lab.dotenv_file import write_dotenv
+from lab.cli.dotenv_file import write_dotenv
 from tests.helpers import free_port, json_server, scratch_database, serving, stop, wait_for_http
 
 SMOKE = REPO / "docker" / "smoke.py"

@@ -7,7 +7,7 @@
   unrelated genetics program, and Grafana Loki is not packaged), so LogQL is tested to the wire.
 
 Then it checks what each part of the stack holds, and asks Prometheus notebook 04's questions
-with the same `lab.monitoring` functions.
+with the same `lab.observe.monitoring` functions.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from stack_helpers import REPO, run_prometheus
 
-from lab import monitoring
-from lab.config import PIPELINE_NOTEBOOKS
+from lab.observe import monitoring
+from lab.steps import STEPS
 from tests.helpers import (
     PUSHGATEWAY,
     JsonServer,
@@ -42,7 +42,7 @@ HISTORY_DATE = "2026-10-31"  # prepare(history_days=1) loads the day before RUN_
 HISTORY_ROWS = 500  # lab.datagen.DEFAULT_ROWS, what the history step loads
 ROWS = 200
 RUN_ID = "stack_e2e"
-STEPS = {step for step, _ in PIPELINE_NOTEBOOKS}
+STEPS = {step for step in (s.name for s in STEPS)}
 LOKI_LINE = "Task failed: quality gate on 2026-11-01"
 
 
@@ -195,7 +195,8 @@ def test_pipeline_runs_notebooks_01_to_04_on_the_stack(on_stack):
 
 
 def test_raw_orders_hold_the_history_and_the_run_in_postgresql(on_stack):
-    from lab.warehouse import PostgresWarehouse, get_warehouse
+    from lab.profiles import get_warehouse
+    from lab.warehouse import PostgresWarehouse
 
     warehouse = get_warehouse()
     assert isinstance(warehouse, PostgresWarehouse), warehouse.describe()
@@ -208,7 +209,7 @@ def test_raw_orders_hold_the_history_and_the_run_in_postgresql(on_stack):
 
 
 def test_dbt_built_the_marts_in_postgresql(on_stack):
-    from lab.warehouse import get_warehouse
+    from lab.profiles import get_warehouse
 
     warehouse = get_warehouse()
     actual = {
@@ -263,7 +264,7 @@ def test_gx_reads_the_connection_from_the_environment_not_from_its_config(on_sta
 
 
 def test_ops_step_runs_has_the_four_steps_of_the_run(on_stack):
-    from lab import metrics
+    from lab.observe import metrics
 
     steps = metrics.step_runs(RUN_ID)
     actual = dict(zip(steps["step"], steps["outcome"], strict=True))
