@@ -80,7 +80,7 @@ bench-airflow-memory: env ## Airflow services' memory and healthcheck times (~4 
 
 .PHONY: grade progress
 grade: env ## check an exercise in this sandbox: make grade N=1 (N=submitted/ grades a class's folder)
-	@if [ -z "$(N)" ]; then echo "Which exercise? Fix: make grade N=1 (1 to 5), or N=submitted/ for a folder." >&2; exit 2; fi
+	@if [ -z "$(N)" ]; then echo "Which exercise? Fix: make grade N=1 (an exercise number), or N=submitted/ for a folder." >&2; exit 2; fi
 	@$(BIN)/lab grade $(N) $(ARGS)
 
 progress: env ## your exercises: lessons x tasks, done or not yet

@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [name for name in _BUCKET_SETTINGS if not settings.env.get(name)]
     if missing:
         print(
-            f"buckets: {', '.join(missing)} not set. Fix: define them in .env "
-            "(see .env.example).",
+            f"buckets: {', '.join(missing)} not set. Fix: define them in .env (see .env.example).",
             file=sys.stderr,
         )
         return 2

@@ -3,7 +3,28 @@ the exercises."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+
+
+def exercise_lessons() -> list[str]:
+    """The lessons that have an exercise: one notebook each in exercises/ (`01_ingestion.ipynb`)."""
+    from lab.config import get_settings
+
+    folder = get_settings().exercises_dir
+    return sorted({path.name[:2] for path in folder.glob("[0-9][0-9]_*.ipynb")})
+
+
+def lesson_argument(text: str) -> str:
+    """An exercise's lesson, `1` or `01`; anything else is a usage error naming the choices."""
+    key = text.strip().zfill(2) if text.strip().isdigit() else text.strip()
+    lessons = exercise_lessons()
+    if key not in lessons:
+        raise argparse.ArgumentTypeError(
+            f"there is no exercise {text!r}. Fix: choose one of {', '.join(lessons)} "
+            "(1 and 01 both work)."
+        )
+    return key
 
 
 def cmd_setup(args) -> int:
@@ -95,7 +116,8 @@ def cmd_grade(args) -> int:
         return _grade_folder(target, args)
     if not args.target.isdigit() and ("/" in args.target or target.suffix == ".ipynb"):
         print(
-            f"error: {args.target} does not exist. Fix: give an exercise number (1-5), or the "
+            f"error: {args.target} does not exist. Fix: give an exercise number "
+            f"({', '.join(exercise_lessons())}), or the "
             "path of a folder of learners' notebooks (or of one notebook).",
             file=sys.stderr,
         )

@@ -14,7 +14,15 @@ import argparse
 import sys
 
 from lab.cli.data import cmd_datagen, cmd_ingest, cmd_pipeline
-from lab.cli.learn import cmd_doctor, cmd_grade, cmd_progress, cmd_reset, cmd_setup, cmd_solve
+from lab.cli.learn import (
+    cmd_doctor,
+    cmd_grade,
+    cmd_progress,
+    cmd_reset,
+    cmd_setup,
+    cmd_solve,
+    lesson_argument,
+)
 from lab.cli.tools import cmd_airflow, cmd_dbt, cmd_jupyter, cmd_notebooks
 from lab.errors import LabError
 
@@ -26,26 +34,6 @@ def _iso_date(text: str) -> str:
         return as_date(text).isoformat()
     except LabError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def exercise_lessons() -> list[str]:
-    """The lessons that have an exercise: one notebook each in exercises/ (`01_ingestion.ipynb`)."""
-    from lab.config import get_settings
-
-    folder = get_settings().exercises_dir
-    return sorted({path.name[:2] for path in folder.glob("[0-9][0-9]_*.ipynb")})
-
-
-def _lesson(text: str) -> str:
-    """An exercise's lesson, `1` or `01`; anything else is a usage error naming the choices."""
-    key = text.strip().zfill(2) if text.strip().isdigit() else text.strip()
-    lessons = exercise_lessons()
-    if key not in lessons:
-        raise argparse.ArgumentTypeError(
-            f"there is no exercise {text!r}. Fix: choose one of {', '.join(lessons)} "
-            "(1 and 01 both work)."
-        )
-    return key
 
 
 def _run_id(text: str) -> str:
@@ -100,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     p.add_argument(
         "--lesson",
-        type=_lesson,
+        type=lesson_argument,
         help="back to the start of this lesson (1 or 01): undo it, later lessons and their exercises",
     )
     p.set_defaults(func=cmd_reset)
@@ -195,13 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_jupyter)
 
     p = sub.add_parser(
-        "grade", help="check an exercise (1-5), or grade a folder of learners' notebooks"
+        "grade", help="check an exercise (1 or 01), or grade a folder of learners' notebooks"
     )
     p.add_argument(
         "target", help="an exercise number (1 or 01), or a folder with one notebook a learner"
     )
     p.add_argument(
-        "--lesson", type=_lesson, help="with a folder: which exercise (default: from file names)"
+        "--lesson",
+        type=lesson_argument,
+        help="with a folder: which exercise (default: from file names)",
     )
     p.add_argument("--csv", help="with a folder: where to write the table (default: in it)")
     p.set_defaults(func=cmd_grade)
@@ -210,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_progress)
 
     p = sub.add_parser("solve", help="load a lesson's exercise solution into the sandbox")
-    p.add_argument("--lesson", required=True, type=_lesson, help="the lesson (1 or 01)")
+    p.add_argument("--lesson", required=True, type=lesson_argument, help="the lesson (1 or 01)")
     p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("notebooks", help="re-execute the lesson notebooks and save their outputs")

@@ -462,6 +462,6 @@ def test_an_exercise_that_does_not_exist_is_a_usage_error_naming_the_choices(arg
 
 
 def test_the_lessons_the_cli_offers_are_the_registered_exercises():
-    from lab.cli.main import exercise_lessons
+    from lab.cli.learn import exercise_lessons
 
     assert exercise_lessons() == sorted(exercises.EXERCISES)
