@@ -229,4 +229,4 @@ def test_make_progress_and_make_grade_run_lab_without_an_activated_environment(l
     assert graded.returncode != 0 and "There is no exercise '9'" in graded.stderr, graded
     unsaid = make("grade")
     assert unsaid.returncode != 0, unsaid
-    assert "Which exercise? Fix: make grade N=1 (1 to 5)" in unsaid.stderr, unsaid.stderr
+    assert "Which exercise? Fix: make grade N=1 (an exercise number)" in unsaid.stderr, unsaid.stderr
