@@ -17,8 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.airflow_api import AirflowClient
-from lab.airflow_local import AIRFLOW_PASSWORD, AIRFLOW_USER, airflow_env
+from lab.airflow.api import AirflowClient
+from lab.airflow.local import AIRFLOW_PASSWORD, AIRFLOW_USER, airflow_env
 from lab.errors import AirflowError
 from tests.helpers import free_port
 
@@ -120,7 +120,7 @@ class AirflowCluster:
                 last = f"not healthy yet: {unhealthy}"
             except (OSError, AirflowError, urllib.error.URLError) as exc:
                 last = str(exc)
-            time.sleep(1)
+            time.sleep(0.5)
         raise TimeoutError(f"Airflow was not ready after {timeout} s ({last})\n{self.logs()}")
 
     def wait_for_log(self, names: tuple[str, ...], text: str, timeout: float = 120) -> None:
@@ -139,7 +139,7 @@ class AirflowCluster:
                 raise RuntimeError(
                     f"{missing} did not log {text!r} (exited: {dead})\n{self.logs()}"
                 )
-            time.sleep(1)
+            time.sleep(0.5)
 
     def stop(self) -> list[str]:
         """Stop every process group (TERM, then KILL); return leftovers that had to be killed."""

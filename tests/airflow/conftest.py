@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from airflow_cluster import AirflowCluster, cluster_env
 
-from lab.airflow_local import prepare_airflow_home, setup_metadata
+from lab.airflow.local import prepare_airflow_home, setup_metadata
 from tests.helpers import free_port, scratch_database
 
 REDIS_URL = "redis://127.0.0.1:6379/5"  # a database of its own, flushed by the tests

@@ -52,7 +52,7 @@ def test_celery_workers_share_a_run_and_each_task_records_its_worker(celery_airf
     client = celery_airflow.client()
     client.unpause("celery_fanout")
     run = client.trigger("celery_fanout")
-    done = client.wait("celery_fanout", run["dag_run_id"], timeout=180)
+    done = client.wait("celery_fanout", run["dag_run_id"], timeout=180, poll=0.5)
     tis = client.task_instances("celery_fanout", run["dag_run_id"])
     placed = {ti["task_id"]: (ti["state"], ti["hostname"]) for ti in tis}
     assert done["state"] == "success", f"celery_fanout ended {done['state']}: {placed}"

@@ -18,7 +18,9 @@ def celery_fanout():
     """### Celery fan-out (tests only)
 
     Four tasks without dependencies; each builds a day's batch with `lab.datagen` (so the
-    workers import `lab`) and holds its worker slot for a few seconds.
+    workers import `lab`) and holds its worker slot for a second. Each worker has one slot
+    and reserves no task beyond it (Airflow's Celery defaults: prefetch multiplier 1, late
+    acks), so the tasks queued at once spread over both workers.
     """
 
     @task
@@ -27,7 +29,7 @@ def celery_fanout():
 
         from lab import datagen
 
-        time.sleep(3)
+        time.sleep(1)
         return len(datagen.make_orders(f"2026-11-{day:02d}", rows=50))
 
     for day in range(1, 5):
