@@ -77,14 +77,18 @@ class AirflowClient:
         logical_date: dt.datetime | None = None,
         conf: dict | None = None,
         run_id: str | None = None,
+        run_after: dt.datetime | None = None,
     ) -> dict:
-        """POST a new DAG run; `logical_date` None makes a run without one (Airflow 3)."""
+        """POST a new DAG run; `logical_date` None makes a run without one (Airflow 3), which
+        processes the day of its `run_after` (default: now)."""
         body: dict[str, Any] = {
             "logical_date": logical_date.isoformat() if logical_date else None,
             "conf": conf or {},
         }
         if run_id:
             body["dag_run_id"] = run_id
+        if run_after:
+            body["run_after"] = run_after.isoformat()
         return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
 
     def runs(self, dag_id: str) -> list[dict]:

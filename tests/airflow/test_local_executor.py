@@ -107,10 +107,10 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prep
     it (the form's logical date, now, and its default params)."""
     client = airflow.client()
     client.unpause("notebook_pipeline")
-    undated = client._request(
-        "POST",
-        "/api/v2/dags/notebook_pipeline/dagRuns",
-        {"logical_date": None, "run_after": "2026-11-05T12:00:00+00:00", "conf": {"rows": 100}},
+    undated = client.trigger(
+        "notebook_pipeline",
+        conf={"rows": 100},
+        run_after=dt.datetime(2026, 11, 5, 12, tzinfo=dt.UTC),
     )
     assert undated["logical_date"] is None, undated
     manual = trigger_as_a_person(
