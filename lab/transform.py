@@ -6,6 +6,7 @@ learner wants to read: every node, its status and its message.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -274,3 +275,33 @@ def test(select: str | None = None, settings: Settings | None = None) -> DbtRun:
 def snapshot(select: str | None = None, settings: Settings | None = None) -> DbtRun:
     """`dbt snapshot`: record what changed in the snapshotted models since the last one."""
     return dbt("snapshot", *(["--select", select] if select else []), settings=settings)
+
+
+def kept_relations(settings: Settings | None = None) -> list[str]:
+    """The relations a build adds to instead of rebuilding: incremental models and snapshots.
+
+    They keep rows of deliveries that have since gone from raw_orders; whatever puts the
+    sandbox back to an earlier state drops them (`drop_kept_relations`) before it builds again.
+    """
+    settings = settings or get_settings()
+    dbt("parse", settings=settings).raise_on_failure()
+    manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    return sorted(
+        node["alias"]
+        for node in manifest["nodes"].values()
+        if node["package_name"] == "sandbox"
+        and (
+            node["resource_type"] == "snapshot"
+            or node["config"].get("materialized") == "incremental"
+        )
+    )
+
+
+def drop_kept_relations(settings: Settings | None = None) -> list[str]:
+    """Drop the incremental models' and snapshots' tables (the next build makes them afresh)."""
+    settings = settings or get_settings()
+    names = kept_relations(settings)
+    warehouse = profile_of(settings).warehouse()
+    for name in names:
+        warehouse.execute(f"drop table if exists {name}")
+    return names

@@ -280,3 +280,30 @@ def test_build_makes_the_model_and_the_snapshot_with_the_rest(warehouse_sandbox,
     orders = warehouse_sandbox.scalar("select count(*) from stg_orders")
     assert warehouse_sandbox.scalar(f"select count(*) from {MODEL}") == orders
     assert warehouse_sandbox.scalar(f"select count(*) from {SNAPSHOT}") == orders
+
+
+def test_dropping_the_kept_relations_lets_a_rebuild_forget_removed_deliveries(
+    warehouse_sandbox, tmp_path
+):
+    """A delivery taken out of raw_orders (as `lab reset --lesson` does) stays in the model and
+    the snapshot; `transform.drop_kept_relations()` lets the next build start afresh."""
+    warehouse = warehouse_sandbox
+    days = [FIRST_DAY + dt.timedelta(days=n) for n in range(3)]
+    for day in days:
+        deliver(day, tmp_path)
+    take_snapshot()
+    run("run", "--select", MODEL)
+    warehouse.execute("delete from raw_orders where batch_date = ?", [days[-1]])
+    take_snapshot()
+    run("run", "--select", MODEL)
+    stale = f"select count(*) from {{}} where batch_date = '{days[-1]}'"
+    assert warehouse.scalar(stale.format(MODEL)) > 0, "expected the removed day still held"
+    assert transform.drop_kept_relations() == [MODEL, SNAPSHOT]
+    assert not warehouse.table_exists(MODEL) and not warehouse.table_exists(SNAPSHOT)
+    take_snapshot()
+    run("run", "--select", MODEL)
+    assert warehouse.scalar(stale.format(MODEL)) == 0
+    assert warehouse.scalar(stale.format(SNAPSHOT)) == 0
+    assert rows_of(warehouse, MODEL, "order_id, status, batch_date") == rows_of(
+        warehouse, "stg_orders", "order_id, status, batch_date"
+    )
