@@ -133,6 +133,7 @@ def _clear(settings: Settings, found: Survey) -> None:
     """Take away what lessons and pipeline runs write (`lab setup` and the replays make it again)."""
 
     warehouse = get_warehouse(settings)
+    transform.drop_kept_relations(settings)  # incremental models and snapshots keep old rows
     for table in (RAW_ORDERS, QUARANTINE_ORDERS):
         warehouse.execute(f"drop table if exists {table} cascade")
     warehouse.execute(f"drop schema if exists {OPS_SCHEMA} cascade")
