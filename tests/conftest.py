@@ -11,6 +11,9 @@
 - `prepared_templates` (session): `prepare()` runs once a test run (xdist workers share it)
   for each kind of state and number of history days; modules get copies (a copy takes
   ~0.1 s, a prepare 8-33 s on a busy 2-core machine).
+- `lesson_sandbox`: what `make lab` and the lessons start from (lab.sandbox.notebooks'
+  `fresh_sandbox()`: HISTORY_DAYS days of history), a private copy active for one test;
+  yields its environment (for subprocesses and servers).
 
 Plain helpers (free_port(), scratch_database(), json_server(), jupyterlab_server()) are in
 tests/helpers.py.
@@ -251,10 +254,15 @@ class PreparedTemplates:
         self._folder = shared / "prepared-templates"
         self._folder.mkdir(exist_ok=True)
 
+    def path(self, key: tuple, name: str) -> Path:
+        """Where the template of `key` is (or will be) built: its folder shows in the paths a
+        prepared state records as history (a copy keeps them)."""
+        return self._folder / "-".join(str(part) for part in (name, *key))
+
     def copy(self, key: tuple, build: Callable[[Path], None], name: str) -> Path:
         """A fresh copy of the state `build(folder)` prepares, built the first time `key` is seen."""
         label = "-".join(str(part) for part in (name, *key))
-        template = self._folder / label
+        template = self.path(key, name)
         with open(self._folder / f"{label}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (template / ".built").exists():
@@ -278,10 +286,8 @@ def prepared_templates(tmp_path_factory: pytest.TempPathFactory) -> PreparedTemp
     return PreparedTemplates(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def prepared_state(request: pytest.FixtureRequest, prepared_templates) -> LabPaths:
-    """A module's copy of `lab.sandbox.prepare()` for PREPARED_HISTORY_DAYS days (default 0)."""
-    days = getattr(request.module, "PREPARED_HISTORY_DAYS", 0)
+def prepared_copy(templates: PreparedTemplates, days: int) -> LabPaths:
+    """A private copy of `lab.sandbox.prepare(history_days=days)`, prepared once a test run."""
 
     def build(base: Path) -> None:
         from lab import sandbox
@@ -292,7 +298,13 @@ def prepared_state(request: pytest.FixtureRequest, prepared_templates) -> LabPat
                 f"expected prepare() to prepare a fresh state in {paths.home}, it said it was ready"
             )
 
-    return lab_paths_in(prepared_templates.copy(("lab", days), build, "prepared"))
+    return lab_paths_in(templates.copy(("lab", days), build, "prepared"))
+
+
+@pytest.fixture(scope="module")
+def prepared_state(request: pytest.FixtureRequest, prepared_templates) -> LabPaths:
+    """A module's copy of `lab.sandbox.prepare()` for PREPARED_HISTORY_DAYS days (default 0)."""
+    return prepared_copy(prepared_templates, getattr(request.module, "PREPARED_HISTORY_DAYS", 0))
 
 
 @pytest.fixture
@@ -310,3 +322,25 @@ def sandbox_copy(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch, tmp_p
     paths = lab_paths_in(base)
     paths.apply(monkeypatch)
     return paths
+
+
+@pytest.fixture
+def lesson_sandbox(lab_env: LabPaths, prepared_templates, monkeypatch) -> dict[str, str]:
+    """A private copy of the sandbox `lab setup` prepares (HISTORY_DAYS days of history, as
+    lab.sandbox.notebooks.fresh_sandbox() gives `make lab` and `make notebooks`), active for one
+    test; returns its environment, for the subprocesses and servers a test starts."""
+    from lab.config import HISTORY_DAYS
+
+    paths = prepared_copy(prepared_templates, HISTORY_DAYS)
+    paths.apply(monkeypatch)
+    env = {
+        "LAB_PROFILE": "local",
+        "LAB_HOME": str(paths.home),
+        "LAB_RUNS_DIR": str(paths.runs_dir),
+        "LAB_GX_ROOT": str(paths.gx_root),
+        "LAB_ROOT": str(REPO_ROOT),
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

@@ -4,7 +4,7 @@
 - `scratch_database(server, prefix)`: a PostgreSQL database for a block, dropped afterwards.
 - `json_server(answer)`: a local HTTP server answering every GET with JSON.
 - `serving(args, port)`: a server process until the block ends; `pushgateway_server(folder)`.
-- `jupyterlab_server(site, port, log_dir)`: JupyterLab on a fresh sandbox, as `make lab` starts it;
+- `jupyterlab_server(site, port, log_dir, sandbox)`: JupyterLab on a sandbox, as `make lab` starts it;
   `running_jupyterlab(args, env, port, token, log_path)`: any JupyterLab command, started and stopped.
 """
 
@@ -203,19 +203,20 @@ def running_jupyterlab(
 
 
 @contextlib.contextmanager
-def jupyterlab_server(site: Path, port: int, log_dir: Path) -> Iterator[str]:
-    """JupyterLab serving `site` on 127.0.0.1:`port` with a fresh sandbox, as `make lab` starts
-    it (token JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
+def jupyterlab_server(
+    site: Path, port: int, log_dir: Path, sandbox: dict[str, str]
+) -> Iterator[str]:
+    """JupyterLab serving `site` on 127.0.0.1:`port` with the sandbox whose environment is
+    `sandbox` (the `lesson_sandbox` fixture's: a fresh one, as `make lab` starts it; token
+    JUPYTER_TOKEN); yields its base URL and stops its process group afterwards."""
     from lab.cli.tools import jupyter_command, jupyter_settings
-    from lab.sandbox.notebooks import fresh_sandbox
 
-    with fresh_sandbox() as env:
-        args = jupyter_command(
-            port, ["--no-browser", f"--ServerApp.token={JUPYTER_TOKEN}"], root_dir=site
-        )
-        env = {**os.environ, **env, **jupyter_settings(), "JUPYTER_RUNTIME_DIR": str(log_dir)}
-        with running_jupyterlab(args, env, port, JUPYTER_TOKEN, log_dir / "jupyter.log") as base:
-            yield base
+    args = jupyter_command(
+        port, ["--no-browser", f"--ServerApp.token={JUPYTER_TOKEN}"], root_dir=site
+    )
+    env = {**os.environ, **sandbox, **jupyter_settings(), "JUPYTER_RUNTIME_DIR": str(log_dir)}
+    with running_jupyterlab(args, env, port, JUPYTER_TOKEN, log_dir / "jupyter.log") as base:
+        yield base
 
 
 def run_all_cells(page, url: str, title: str) -> None:

@@ -20,11 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def jupyterlab(chromium, tmp_path, free_port):
+def jupyterlab(chromium, tmp_path, free_port, lesson_sandbox):
     """JupyterLab serving a copy of exercises/ on a fresh sandbox; yields its base URL."""
     site = tmp_path / "site"  # a copy: the browser's autosave must not touch the repo
     shutil.copytree(ROOT / "exercises", site / "exercises")
-    with jupyterlab_server(site, free_port, tmp_path) as base:
+    with jupyterlab_server(site, free_port, tmp_path, lesson_sandbox) as base:
         yield base
 
 

@@ -26,12 +26,12 @@ def _clear_outputs(path: Path) -> None:
 
 
 @pytest.fixture
-def jupyterlab(chromium, tmp_path, free_port):
+def jupyterlab(chromium, tmp_path, free_port, lesson_sandbox):
     """JupyterLab serving a copy of notebooks/ on a fresh sandbox; yields its base URL."""
     site = tmp_path / "site"  # serve a copy: the browser's autosave must not touch the repo
     shutil.copytree(ROOT / "notebooks", site / "notebooks")
     _clear_outputs(site / "notebooks" / "00_welcome.ipynb")  # what shows, ran here
-    with jupyterlab_server(site, free_port, tmp_path) as base:
+    with jupyterlab_server(site, free_port, tmp_path, lesson_sandbox) as base:
         yield base
 
 
