@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +15,13 @@ from lab.config import QUARANTINE_ORDERS, RAW_ORDERS
 from lab.profiles import get_warehouse
 
 pytestmark = pytest.mark.slow
+PREPARED_HISTORY_DAYS = 0  # each run lands and loads its own day
 DATES = [dt.date(2026, 11, d) for d in (11, 12, 13, 14)]
 
 
-def test_four_pipelines_at_once_all_load_and_reconcile(lab_env):
-    sandbox.prepare(history_days=0, say=lambda _: None)
-    lab = [sys.executable, "-m", "lab.cli"]
+def test_four_pipelines_at_once_all_load_and_reconcile(sandbox_copy):
+    assert not sandbox.prepare(say=lambda _: None), "the copy must be a prepared sandbox"
+    lab = [str(Path(sys.executable).parent / "lab")]  # the command a learner runs
     runs = [
         subprocess.Popen(
             [*lab, "pipeline", "--date", day.isoformat(), "--rows", "150"],

@@ -12,11 +12,13 @@ from lab.pipeline import run_pipeline, safe_run_id
 from lab.steps import STEPS
 
 pytestmark = pytest.mark.slow
+PREPARED_HISTORY_DAYS = 1
 
 
 @pytest.fixture
-def prepared():
-    sandbox.prepare(history_days=1, say=lambda _: None)
+def prepared(sandbox_copy):
+    """A private copy of `lab.sandbox.prepare(history_days=1)`, prepared once a test run."""
+    assert not sandbox.prepare(say=lambda _: None), "the copy must be a prepared sandbox"
 
 
 def test_safe_run_id_removes_colons_and_plus_signs_from_airflow_run_ids():
