@@ -3,7 +3,8 @@ lake files, dbt results, gate results and metrics as a fresh sandbox plus lesson
 and lesson N's notebook then reproduces its saved outputs from there (nbval).
 
 The reference is the real thing: the lesson notebooks executed one after the other on a fresh
-sandbox (once a module), fingerprinted after the lessons a reset goes back to.
+sandbox (once a module; the sandbox `lab setup` prepares, copied from the test run's template),
+fingerprinted after the lessons a reset goes back to.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pandas as pd
 import pytest
 
 from lab import cli
-from lab.config import environ, get_settings
+from lab.config import HISTORY_DAYS, environ, get_settings
+from tests.conftest import prepared_copy
 from tests.exercises.conftest import layout
 from tests.helpers import run_nbval as nbval
 
@@ -32,7 +34,8 @@ VOLATILE = {"loaded_at", "quarantined_at", "started_at", "finished_at", "duratio
 
 
 def fingerprint(bases: list[Path]) -> dict[str, object]:
-    """The sandbox's state as comparable values, with the sandbox's own folders masked."""
+    """The sandbox's state as comparable values, with the sandbox's own folders masked (a state
+    folder, LAB_HOME, as `<base>/<home>`: the template's is `home`, a scratch sandbox's `state`)."""
     from lab.profiles import get_warehouse
 
     settings = get_settings()
@@ -40,6 +43,8 @@ def fingerprint(bases: list[Path]) -> dict[str, object]:
     def masked(value):
         text = str(value)
         for base in bases:
+            for home in ("home", "state"):
+                text = text.replace(f"{base}/{home}/", "<base>/<home>/")
             text = text.replace(str(base), "<base>")
         return text
 
@@ -109,22 +114,32 @@ def assert_same_state(actual: dict, expected: dict, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def after_lessons(tmp_path_factory):
+def after_lessons(tmp_path_factory, prepared_templates):
     """Lessons 01-05 executed on a fresh sandbox: (its base folder, fingerprints by lesson
-    reached: "02" is the state at the start of lesson 02, i.e. after lesson 01)."""
+    reached: "02" is the state at the start of lesson 02, i.e. after lesson 01, and the folders
+    to mask: this one and the template's, which the history's load records name)."""
     from lab import sandbox
     from lab.exercises import grading
     from lab.pipeline import run_notebook
 
     base = tmp_path_factory.mktemp("lessons")
     env = grading.scratch_env(base)
+    prepared = prepared_copy(prepared_templates, HISTORY_DAYS)  # what `lab setup` leaves
+    shutil.rmtree(env["LAB_GX_ROOT"])
+    for source, target in (
+        (prepared.home, "LAB_HOME"),
+        (prepared.runs_dir, "LAB_RUNS_DIR"),
+        (prepared.gx_root, "LAB_GX_ROOT"),
+    ):
+        shutil.copytree(source, env[target], symlinks=True)
+    masked = [base, prepared_templates.path(("lab", HISTORY_DAYS), "prepared")]
     starts = {}
     with environ({**env, "GX_ANALYTICS_ENABLED": "false"}):
-        sandbox.prepare(say=lambda _: None)
+        assert not sandbox.prepare(say=lambda _: None), "the copy must be a prepared sandbox"
         for name in LESSONS:
             run_notebook(get_settings().notebooks_dir / f"{name}.ipynb", timeout=600)
-            starts[f"{int(name[:2]) + 1:02d}"] = fingerprint([base])
-    return base, starts
+            starts[f"{int(name[:2]) + 1:02d}"] = fingerprint(masked)
+    return base, starts, masked
 
 
 @pytest.fixture
@@ -151,14 +166,14 @@ def run_nbval(notebook: str, base: Path) -> subprocess.CompletedProcess:
 def test_reset_to_a_lesson_gives_the_state_the_lessons_before_it_leave(
     after_lessons, lessons_done, lesson, capsys
 ):
-    _, starts = after_lessons
+    _, starts, masked = after_lessons
     assert cli.main(["reset", "--lesson", str(int(lesson)), "--yes"]) == 0
     out = capsys.readouterr().out
     assert f"Back to the start of lesson {lesson}. This removes:" in out, out
     assert "the batches of 2026-11-02, 2026-11-03" in out, out
     assert "orchestration_demo (ingestion)" in out and "dirty_demo (ingestion, quality)" in out
     assert_same_state(
-        fingerprint([after_lessons[0], lessons_done]),
+        fingerprint([*masked, lessons_done]),
         starts[lesson],
         f"reset to lesson {lesson} against a fresh sandbox plus the lessons before it",
     )
