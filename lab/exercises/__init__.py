@@ -34,6 +34,7 @@ from lab.exercises import (  # noqa: F401
     ex03_quality,
     ex04_monitoring,
     ex05_orchestration,
+    ex07_changing,
 )
 from lab.exercises.ex03_quality import gate_details
 
