@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab import transform
 from lab.config import QUARANTINE_ORDERS, RAW_ORDERS, Settings, get_settings, shown_path
 from lab.contract import as_date
 from lab.errors import ExerciseError
-from lab.profiles import get_warehouse
-from lab.ingest import batch_path
-from lab.ingest import load_file
-from lab.profiles import get_lake
+from lab.ingest import batch_path, load_file
+from lab.profiles import get_lake, get_warehouse
 from lab.warehouse import DuckDBWarehouse
 
 # The days the exercises work on: none of them is a lesson's day, so an exercise never
@@ -121,6 +120,7 @@ def delete_day(day: dt.date, settings: Settings, said: list[str]) -> None:
         lake.fs.rm(path)
         said.append(f"the landed batch of {day}")
     warehouse = get_warehouse(settings)
+    deleted = set()
     for table in (RAW_ORDERS, QUARANTINE_ORDERS):
         if warehouse.table_exists(table):
             n = int(
@@ -129,6 +129,12 @@ def delete_day(day: dt.date, settings: Settings, said: list[str]) -> None:
             if n:
                 warehouse.execute(f"delete from {table} where batch_date = ?", [day])
                 said.append(f"{n} rows of {day} in {table}")
+                deleted.add(table)
+    if RAW_ORDERS in deleted:
+        # an incremental model or a snapshot would keep the day's rows: the next build remakes them
+        dropped = transform.drop_kept_relations(settings)
+        if dropped:
+            said.append(f"{', '.join(dropped)} (the next dbt build makes them again)")
     stored = settings.gx_validations_dir / "orders" / f"orders_{day.isoformat()}"
     remove([stored], settings, said)
 

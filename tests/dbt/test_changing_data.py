@@ -307,3 +307,23 @@ def test_dropping_the_kept_relations_lets_a_rebuild_forget_removed_deliveries(
     assert rows_of(warehouse, MODEL, "order_id, status, batch_date") == rows_of(
         warehouse, "stg_orders", "order_id, status, batch_date"
     )
+
+
+# delete_day also removes the day's landed file: the postgres variant here has no object store
+@pytest.mark.parametrize("warehouse_sandbox", ["duckdb"], indirect=True)
+def test_an_exercise_day_taken_away_takes_the_kept_relations_with_it(warehouse_sandbox, tmp_path):
+    """Exercises reset their own day (`lab.exercises.common.delete_day`); the incremental model
+    and the snapshot would keep that day's rows, so they go too and the next build remakes them."""
+    from lab.config import get_settings
+    from lab.exercises.common import delete_day
+
+    warehouse = warehouse_sandbox
+    days = [FIRST_DAY + dt.timedelta(days=n) for n in range(2)]
+    for day in days:
+        deliver(day, tmp_path)
+    take_snapshot()
+    run("run", "--select", MODEL)
+    said: list[str] = []
+    delete_day(days[-1], get_settings(), said)
+    assert not warehouse.table_exists(MODEL) and not warehouse.table_exists(SNAPSHOT), said
+    assert any(MODEL in line and "next dbt build" in line for line in said), said
