@@ -353,3 +353,22 @@ def test_daily_batch_on_an_empty_raw_orders_says_load_a_batch_first(postgres_dsn
     message = str(caught.value)
     assert message.startswith("Cannot create the daily batch definition on raw_orders.batch_date")
     assert "Fix: load a batch first" in message, message
+
+
+def test_lesson_07_and_its_exercise_run_on_the_stack(on_stack):
+    """Lesson 07 (incremental model, snapshot) and exercise 07's solution, on PostgreSQL and S3:
+    the same notebooks as on `local`, every cell without an error, the exercise passed."""
+    from lab import exercises, pipeline
+    from lab.config import get_settings
+    from lab.exercises.answers import notebook_answers
+
+    settings = get_settings()
+    lesson = pipeline.run_notebook(settings.notebooks_dir / "07_changing_data.ipynb", timeout=600)
+    assert not pipeline.has_errors(lesson)
+    solution = settings.exercises_dir / "solutions" / "07_changing_data.ipynb"
+    pipeline.run_notebook(solution, timeout=600)
+    exercise = exercises.get("07")
+    feedback = exercise.check(**notebook_answers(exercise, solution))
+    assert feedback.passed, str(feedback)
+    kinds = on_stack.env["WAREHOUSE_URL"]
+    assert kinds.startswith("postgresql"), kinds
