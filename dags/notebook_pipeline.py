@@ -117,6 +117,12 @@ def notebook_pipeline():
 
     On `local` every task shares the `duckdb_writer` pool (one slot), so two runs at once take
     turns on the DuckDB file instead of failing on its lock.
+
+    **Backfill.** `airflow backfill create --dag-id notebook_pipeline --from-date 2026-11-02
+    --to-date 2026-11-04` queues one run a day; each processes its logical date. A date run
+    again replaces only its own rows: the same day gives the same file, which the loader
+    finds unchanged, and `ops.step_runs` keeps one row a step per run id. `catchup` stays off:
+    past days run only when asked for.
     """
     chain(
         *(

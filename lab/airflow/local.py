@@ -8,16 +8,21 @@ Airflow's command line runs as processes; this module never imports airflow.
 - the metadata database and the warehouse pool: `setup_metadata`
 - the components: `LOCAL_COMPONENTS`, `start_components`, `stop_components`, `standalone`
 - Airflow's own command line with these settings: `airflow_command`, `run_cli`
+- past dates run again by the scheduler: `backfill` (`airflow backfill create`), `backfill_args`
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +287,158 @@ def run_cli(args: list[str]) -> int:
     if not (home / "airflow.db").exists():
         setup_metadata(env, profile_of(settings))
     return subprocess.call([_airflow(), *args], env={**os.environ, **env})
+
+
+# --- backfill: past dates, run by the scheduler ------------------------------------------------
+
+REPROCESS_BEHAVIORS = ("none", "failed", "completed")
+
+
+def backfill_args(
+    dag_id: str,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    conf: dict[str, Any] | None = None,
+    reprocess: str = "none",
+    max_active_runs: int = 1,
+    dry_run: bool = False,
+) -> list[str]:
+    """`airflow backfill create` for the days `start` to `end` (both included).
+
+    `reprocess`: what a date that already has a finished run gets: `none` (nothing), `failed`
+    (a failed run is run again), `completed` (every finished run is run again: cleared and
+    queued under its own run id). Always passed, so that the dry run (which takes `none` when
+    the flag is missing) and the backfill decide alike. `max_active_runs`: runs of this
+    backfill at once (1: one date after another, in date order).
+    """
+    from lab.contract import as_date
+
+    if reprocess not in REPROCESS_BEHAVIORS:
+        raise AirflowError(
+            f"reprocess={reprocess!r} is not a reprocess behavior. Fix: use one of "
+            f"{', '.join(REPROCESS_BEHAVIORS)}."
+        )
+    first, last = as_date(start), as_date(end)
+    if first > last:
+        raise AirflowError(
+            f"The backfill starts on {first}, after its end {last}. Fix: swap the dates."
+        )
+    args = [
+        "backfill",
+        "create",
+        "--dag-id",
+        dag_id,
+        "--from-date",
+        first.isoformat(),
+        "--to-date",
+        last.isoformat(),
+        "--reprocess-behavior",
+        reprocess,
+        "--max-active-runs",
+        str(int(max_active_runs)),
+    ]
+    if conf:
+        args += ["--dag-run-conf", json.dumps(conf)]
+    if dry_run:
+        args.append("--dry-run")
+    return args
+
+
+# A row of the dry run's table of runs: `| 2026-11-02 00:00:00+00:00 | ... |`
+_DRY_RUN_ROW = re.compile(r"^\|\s*(\d{4}-\d{2}-\d{2})[ T]\d{2}:\d{2}")
+
+
+@dataclass
+class BackfillStarted:
+    """What `backfill` queued: the DAG, the range asked for and the days that got a run."""
+
+    dag_id: str
+    start: dt.date
+    end: dt.date
+    dates: list[dt.date] = field(default_factory=list)
+    reprocess: str = "none"
+
+    def __str__(self) -> str:
+        if not self.dates:
+            return (
+                f"No run queued for {self.dag_id}: every day from {self.start} to {self.end} "
+                f"already has a run (reprocess={self.reprocess!r}). Fix: "
+                "reprocess='completed' runs them again."
+            )
+        days = ", ".join(d.isoformat() for d in self.dates)
+        return (
+            f"Backfill of {self.dag_id} queued {len(self.dates)} run(s): {days}. The scheduler of "
+            "`make airflow` runs them while the DAG is switched on (the toggle in the UI, or "
+            f'make airflow-cli ARGS="dags unpause {self.dag_id}"); the Runs tab shows them.'
+        )
+
+
+def backfill(
+    dag_id: str,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    conf: dict[str, Any] | None = None,
+    reprocess: str = "none",
+    max_active_runs: int = 1,
+    settings: Settings | None = None,
+    env: dict[str, str] | None = None,
+    say: Callable[[str], None] = print,
+) -> BackfillStarted:
+    """Queue one run a day from `start` to `end` (both included) for the scheduler of
+    `make airflow`: `airflow backfill create` with its settings. Says which days got a run.
+
+    Each run's logical date is its day, which the notebook pipeline processes. `conf` is the
+    runs' params (`{"rows": 200}`); `reprocess` and `max_active_runs` as in `backfill_args`.
+    Airflow must have parsed the DAG once (`make airflow` running, or started before).
+    `env`: another Airflow's settings (another metadata database), instead of `make airflow`'s.
+    """
+    from lab.contract import as_date
+
+    settings = settings or get_settings()
+    if env is None:
+        home = airflow_home(settings)
+        prepare_airflow_home(home)
+        env = airflow_env(home, settings=settings)
+        if not (home / "airflow.db").exists():
+            setup_metadata(env, profile_of(settings))
+    options = {"conf": conf, "reprocess": reprocess, "max_active_runs": max_active_runs}
+    plan = airflow_command(
+        *backfill_args(dag_id, start, end, dry_run=True, **options), env=env, check=False
+    )
+    if plan.returncode != 0:
+        said = plan.stdout[-2000:] + plan.stderr[-2000:]
+        if "Could not find" in said:
+            raise AirflowError(
+                f"Airflow does not know the DAG {dag_id!r} yet. Fix: start Airflow (make airflow) "
+                f"and wait until the UI lists {dag_id}, then run the backfill again."
+            )
+        raise AirflowError(f"`airflow backfill create --dry-run` failed:\n{said}")
+    dates = sorted(
+        {
+            dt.date.fromisoformat(m[1])
+            for m in map(_DRY_RUN_ROW.match, plan.stdout.splitlines())
+            if m
+        }
+    )
+    if dates:
+        done = airflow_command(*backfill_args(dag_id, start, end, **options), env=env, check=False)
+        said = done.stdout[-3000:] + done.stderr[-3000:]
+        if done.returncode != 0 and "AlreadyRunningBackfill" in said:
+            raise AirflowError(
+                f"A backfill of {dag_id} is still running, and Airflow runs one a DAG at a time "
+                "(its scheduler marks a backfill done up to 30 s after its last run). Fix: wait "
+                "until its runs have finished, then run this one again."
+            )
+        if done.returncode != 0 and "database is locked" in said:
+            raise AirflowError(
+                "Airflow's SQLite metadata database was busy (the scheduler writes it often), "
+                f"so no backfill of {dag_id} was queued. Fix: run the backfill again; if it says "
+                "a backfill is still running, wait 2 minutes for the scheduler to drop the empty one."
+            )
+        if done.returncode != 0:
+            raise AirflowError(f"`airflow backfill create` failed:\n{said}")
+    started = BackfillStarted(dag_id, as_date(start), as_date(end), dates, reprocess)
+    say(str(started))
+    return started
