@@ -62,10 +62,10 @@ PYTEST = status=0; $(BIN)/pytest $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS)
 	if [ $$status = 5 ]; then echo "pytest selected no test with $(1) PYTEST_ARGS=\"$(PYTEST_ARGS)\";" \
 	"check the filter (slow tests run only in make test-all)."; fi; exit $$status
 
-test: env lint ## quick tier: lint and every test not marked slow (PYTEST_ARGS="-k doctor", WORKERS=2)
+test: env lint ## what CI runs: lint and every test not marked slow (PYTEST_ARGS="-k doctor", WORKERS=2)
 	@$(call PYTEST,-m "not slow")
 
-test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (what CI runs)
+test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests
 	@$(call PYTEST,)
 
 bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clone to JupyterLab)

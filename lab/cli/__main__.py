@@ -1,0 +1,5 @@
+"""`python -m lab.cli ...`: the `lab` command."""
+
+from lab.cli.main import main
+
+raise SystemExit(main())
