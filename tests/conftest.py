@@ -106,6 +106,29 @@ def use_state() -> Callable[[LabPaths], contextlib.AbstractContextManager[LabPat
     return using
 
 
+# Where a learner's own files go in a checkout (git-ignored): a test must never write there.
+LEARNER_FOLDERS = ("dbt/models/marts/exercises", "exercises/work")
+
+
+def learner_files_in_checkout() -> set[str]:
+    return {
+        str(path.relative_to(REPO_ROOT))
+        for folder in LEARNER_FOLDERS
+        for path in (REPO_ROOT / folder).rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def checkout_untouched() -> Iterator[None]:
+    """A module that writes a learner's file into this checkout fails, naming the file: the
+    learner's own work there must never be overwritten, nor the next test's dbt project changed."""
+    before = learner_files_in_checkout()
+    yield
+    added = sorted(learner_files_in_checkout() - before)
+    assert not added, f"this module wrote into the checkout's learner folders: {added}"
+
+
 @pytest.fixture(autouse=True)
 def lab_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LabPaths:
     """Every test gets its own LAB_HOME, runs folder and GX project, on the `local` profile."""

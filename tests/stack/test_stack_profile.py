@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from stack_helpers import REPO, run_prometheus
 
+from lab.exercises.grading import scratch_root
 from lab.observe import monitoring
 from lab.steps import STEPS
 from tests.helpers import (
@@ -141,6 +142,9 @@ def stack_run(
     ).close()
     env = {
         "LAB_PROFILE": "stack",
+        # a scratch project (copies of dbt/, dags/, exercises/): exercise 07's solution writes
+        # its model there, never into this checkout
+        "LAB_ROOT": str(scratch_root(base)),
         "LAB_HOME": str(base / "home"),
         "LAB_RUNS_DIR": str(base / "runs"),
         "LAB_GX_ROOT": str(base / "great_expectations"),
@@ -340,13 +344,13 @@ def test_gate_with_an_unreachable_warehouse_says_start_the_stack(monkeypatch, fr
 def test_daily_batch_on_an_empty_raw_orders_says_load_a_batch_first(postgres_dsn, monkeypatch):
     from lab import ingest, quality
     from lab.errors import QualityGateError
-    from lab.profiles import Stack
+    from lab.quality.sources import SqlSource
 
     monkeypatch.setenv("LAB_PROFILE", "stack")
     monkeypatch.setenv("WAREHOUSE_URL", postgres_dsn)
     ingest.ensure_tables()
     context = quality.get_context()
-    asset = context.data_sources.get(Stack.gx_source_name).get_asset("raw_orders")
+    asset = context.data_sources.get(SqlSource.name).get_asset("raw_orders")
     asset.delete_batch_definition("daily_batch")  # as if the committed definition were lost
     with pytest.raises(QualityGateError) as caught:
         quality.ensure_project(context=context)
@@ -369,6 +373,9 @@ def test_lesson_07_and_its_exercise_run_on_the_stack(on_stack):
     pipeline.run_notebook(solution, timeout=600)
     exercise = exercises.get("07")
     feedback = exercise.check(**notebook_answers(exercise, solution))
-    assert feedback.passed, str(feedback)
+    # Tasks 1-3 pass from the notebook; task 4 is an Airflow backfill the notebook cannot run
+    # (tests/dags/test_backfill.py runs one and proves the check passes after it).
+    assert [v.done for v in feedback.verdicts] == [True, True, True, False], str(feedback)
+    assert "backfill create --dag-id notebook_pipeline" in feedback.verdicts[3].message
     kinds = on_stack.env["WAREHOUSE_URL"]
     assert kinds.startswith("postgresql"), kinds
