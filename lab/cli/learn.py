@@ -187,4 +187,4 @@ def cmd_solve(args) -> int:
     key = exercises.lesson_key(args.lesson)
     feedback = solve.solve(key)
     print(feedback)
-    return 0 if feedback.passed else 1
+    return 0 if feedback.notebook_passed else 1

@@ -64,6 +64,9 @@ class Task:
     check: Callable[[dict[str, Any]], Verdict]
     hints: list[str] = field(default_factory=list)
     solution: str = ""
+    # A task done outside the notebook, the command that does it (an Airflow backfill needs
+    # `make airflow` running): `lab solve` runs the notebook's tasks and names this one.
+    command: str = ""
 
 
 @dataclass
@@ -114,6 +117,17 @@ class Feedback:
     @property
     def passed(self) -> bool:
         return bool(self.verdicts) and all(v.done for v in self.verdicts)
+
+    def left_to_run(self) -> list[Task]:
+        """The tasks not done yet that are done outside the notebook (their `command`)."""
+        return [task for task, verdict in self.items() if not verdict.done and task.command]
+
+    @property
+    def notebook_passed(self) -> bool:
+        """Every task a notebook can do is done (those left are commands to run elsewhere)."""
+        return bool(self.verdicts) and all(
+            verdict.done or task.command for task, verdict in self.items()
+        )
 
     @property
     def title(self) -> str:

@@ -10,12 +10,14 @@ import datetime as dt
 import json
 
 from lab import transform
-from lab.config import RAW_ORDERS, Settings, get_settings
+from lab.config import LOAD_BATCHES, RAW_ORDERS, Settings, get_settings
 from lab.contract import as_date
 from lab.exercises.common import day_of, delete_day, remove, run_learner_sql, same_number
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
 from lab.exercises.ex02_dbt import FOLDER
+from lab.observe import metrics
 from lab.profiles import get_warehouse
+from lab.steps import STEPS
 
 LESSON = "07"
 MODEL = "order_status_latest"
@@ -26,6 +28,15 @@ MODEL_FILE = f"{FOLDER}/{MODEL}.sql"
 LESSON_DAYS = (("2026-11-13", 0.0, 1), ("2026-11-14", 0.1, 1))
 UPDATES, REACH = 0.1, 2  # how the exercise's day is generated: updates of both lesson days
 BUILD = f"transform.build(select={MODEL!r})"
+# Task 4's days: three past days no lesson or other exercise loads, run by an Airflow backfill.
+BACKFILL_DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
+DAG_ID = "notebook_pipeline"
+BACKFILL_COMMAND = (
+    f'make airflow-cli ARGS="backfill create --dag-id {DAG_ID} --from-date {BACKFILL_DAYS[0]} '
+    f'--to-date {BACKFILL_DAYS[-1]} --max-active-runs 1"'
+)
+# Airflow names a backfill's runs backfill__<date>; the pipeline records them made safe for paths.
+BACKFILL_RUN_PREFIX = "backfill__"
 SOLUTION_SQL = """\
 {{ config(materialized='incremental', unique_key='order_id') }}
 
@@ -341,6 +352,61 @@ def check_status_then(answers) -> Verdict:
     )
 
 
+# --- task 4: a backfill of three days -------------------------------------------------------
+
+
+def _backfill_loads() -> dict[dt.date, dict]:
+    """Each backfill day's latest load record."""
+    warehouse = get_warehouse()
+    if not warehouse.table_exists(LOAD_BATCHES):
+        return {}
+    days = [as_date(d) for d in BACKFILL_DAYS]
+    frame = warehouse.query(
+        f"select batch_date, run_id, rows_loaded from {LOAD_BATCHES} "
+        "where batch_date between ? and ? order by loaded_at",
+        [days[0], days[-1]],
+    )
+    return {as_date(str(r["batch_date"])[:10]): r for r in frame.to_dict("records")}
+
+
+def check_backfill(answers) -> Verdict:
+    days = [as_date(d) for d in BACKFILL_DAYS]
+    loads = _backfill_loads()
+    missing = [d.isoformat() for d in days if d not in loads]
+    if missing:
+        return Verdict(
+            False,
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not loaded: with "
+            "`make airflow` running in a terminal, run in another one: "
+            f"{BACKFILL_COMMAND}; the Runs tab of the UI shows its runs",
+        )
+    for day in days:
+        run_id = str(loads[day]["run_id"] or "")
+        if not run_id.startswith(BACKFILL_RUN_PREFIX):
+            return Verdict(
+                False,
+                f"{day} was loaded by the run {run_id!r}, not by a backfill (whose runs Airflow "
+                f"names {BACKFILL_RUN_PREFIX}...): `lab reset --lesson {LESSON}` removes the three "
+                f"days, then run {BACKFILL_COMMAND} with --reprocess-behavior completed",
+            )
+        steps = metrics.step_runs(run_id)
+        done = set(steps.loc[steps["outcome"] == "success", "step"])
+        unfinished = [s.name for s in STEPS if s.name not in done]
+        if unfinished:
+            return Verdict(
+                False,
+                f"the backfill's run {run_id} loaded {day}, but its steps "
+                f"{', '.join(unfinished)} did not succeed (yet): wait for the run to finish, "
+                "and look at its failed task's log in the Airflow UI",
+            )
+    runs = ", ".join(str(loads[d]["run_id"]) for d in days)
+    return Verdict(
+        True,
+        f"{days[0]} to {days[-1]}: each loaded once by a backfill run of {DAG_ID}, every step "
+        f"successful ({runs})",
+    )
+
+
 # --- undo ---------------------------------------------------------------------------------------
 
 
@@ -370,6 +436,22 @@ def start(settings: Settings) -> list[str]:
             )
             said.append(f"{opened} versions of {day} in {SNAPSHOT}")
     delete_day(day, settings, said)
+    for backfilled in BACKFILL_DAYS:
+        delete_day(as_date(backfilled), settings, said)
+    if warehouse.table_exists(LOAD_BATCHES):
+        first, last = as_date(BACKFILL_DAYS[0]), as_date(BACKFILL_DAYS[-1])
+        records = int(
+            warehouse.scalar(
+                f"select count(*) from {LOAD_BATCHES} where batch_date between ? and ?",
+                [first, last],
+            )
+            or 0
+        )
+        if records:
+            warehouse.execute(
+                f"delete from {LOAD_BATCHES} where batch_date between ? and ?", [first, last]
+            )
+            said.append(f"{records} load records of {first} to {last}")
     forget(LESSON, settings)
     return said
 
@@ -392,7 +474,10 @@ EXERCISE = register(
         title="changing data",
         notebook="07_changing_data.ipynb",
         start=start,
-        work=f"your model {MODEL_FILE}, the table {MODEL}, the day {day_of(LESSON)} and its snapshot versions",
+        work=(
+            f"your model {MODEL_FILE}, the table {MODEL}, the day {day_of(LESSON)} and its "
+            f"snapshot versions, the backfilled days {BACKFILL_DAYS[0]} to {BACKFILL_DAYS[-1]}"
+        ),
         files=(MODEL_FILE,),
         answers=("changed_sql", "status_then", "status_since"),
         tasks=[
@@ -429,6 +514,19 @@ EXERCISE = register(
                     "status_since is that version's dbt_valid_from, as text: 'YYYY-MM-DD'.",
                 ],
                 f'exercises.sql("""\n{STATUS_SQL}\n""")\nstatus_then = "..."  # the status it shows\nstatus_since = "..."  # its status_since, as YYYY-MM-DD',
+            ),
+            Task(
+                "4",
+                f"backfill the notebook pipeline with Airflow for {BACKFILL_DAYS[0]} to {BACKFILL_DAYS[-1]}",
+                check_backfill,
+                [
+                    "Start Airflow in a terminal of its own: make airflow (http://127.0.0.1:8080, admin / admin). Wait until the UI lists notebook_pipeline.",
+                    f"In another terminal: {BACKFILL_COMMAND}. It queues one run a day; the scheduler runs them, oldest first (--max-active-runs 1), each step in turn.",
+                    "Each run takes about a minute: the Runs tab of notebook_pipeline shows them; the check passes once the three runs have succeeded.",
+                    "A day that already has a run gets none (Airflow says so): add --reprocess-behavior completed to run it again; loading a day twice changes nothing.",
+                ],
+                f"# in a terminal, with `make airflow` running in another one:\n# {BACKFILL_COMMAND}",
+                command=f"{BACKFILL_COMMAND} (with `make airflow` running in another terminal)",
             ),
         ],
     )

@@ -29,7 +29,10 @@ def solve(lesson: str, say: Callable[[str], None] = _say):
         )
     say(f"Running {path.relative_to(settings.root)} in this sandbox ...")
     run_notebook(path, timeout=900)
-    return exercises.check(exercise.lesson, **_answers(exercise))
+    feedback = exercises.check(exercise.lesson, **_answers(exercise))
+    for task in feedback.left_to_run():
+        say(f"Task {task.key} is done outside the notebook; run it yourself: {task.command}")
+    return feedback
 
 
 def _answers(exercise) -> dict:

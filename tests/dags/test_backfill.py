@@ -25,13 +25,17 @@ from lab.airflow import local as airflow_local
 from lab.airflow.api import AirflowClient
 from lab.config import LOAD_BATCHES, get_settings
 from lab.errors import AirflowError
+from lab.exercises import check as exercise_check
+from lab.exercises import ex07_changing as ex07
 from lab.pipeline import safe_run_id
 from lab.profiles import get_warehouse
+from tests.exercises.conftest import verdict_of
 from tests.helpers import free_port, scratch_database
 
 PREPARED_HISTORY_DAYS = 1
 DAG_ID = "notebook_pipeline"
-DAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
+# Exercise 07's task 4: the backfill it asks for, whose check must pass after it.
+DAYS = [dt.date.fromisoformat(day) for day in ex07.BACKFILL_DAYS]
 ROWS = 60
 STEPS = ["ingestion", "dbt", "quality", "monitoring"]
 # What a rerun must leave exactly as it was: the loaded day, its quarantine, dbt's models.
@@ -252,6 +256,8 @@ def test_backfill_of_three_days_loads_each_day_once_in_turn_and_a_rerun_changes_
 ):
     before = load_records()
     assert not set(before) & set(DAYS), f"the prepared sandbox already holds {sorted(before)}"
+    task = verdict_of(exercise_check("07"), "4")
+    assert not task.done and ex07.BACKFILL_COMMAND in task.message, task.message
 
     runs, first = backfill_and_wait(scheduler, "none")
     assert [r["state"] for r in runs] == ["success"] * 3, (
@@ -272,6 +278,8 @@ def test_backfill_of_three_days_loads_each_day_once_in_turn_and_a_rerun_changes_
         assert mine[0]["run_id"] == safe_run_id(run["dag_run_id"]), (mine, run["dag_run_id"])
         assert int(mine[0]["rows_in"]) == ROWS, mine
     after_first = fingerprint()
+    task = verdict_of(exercise_check("07"), "4")
+    assert task.done, f"exercise 07's backfill task is not done after the backfill: {task.message}"
 
     # The same backfill again: each day's finished run is cleared and runs again, under its id.
     reruns, second = backfill_and_wait(scheduler, "completed")
