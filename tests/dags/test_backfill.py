@@ -27,6 +27,7 @@ from lab.config import LOAD_BATCHES, get_settings
 from lab.errors import AirflowError
 from lab.exercises import check as exercise_check
 from lab.exercises import ex07_changing as ex07
+from lab.observe import metrics
 from lab.pipeline import safe_run_id
 from lab.profiles import get_warehouse
 from tests.exercises.conftest import verdict_of
@@ -291,8 +292,6 @@ def test_backfill_of_three_days_loads_each_day_once_in_turn_and_a_rerun_changes_
     assert not overlaps, f"rerun tasks in the duckdb_writer pool overlapped: {overlaps}"
     assert fingerprint() == after_first, "a rerun of the same days changed the warehouse"
     assert load_records() == records, "a rerun of the same days wrote another load record"
-    from lab.observe import metrics
-
     for run in reruns:
         steps = metrics.step_runs(safe_run_id(run["dag_run_id"]))
         assert sorted(steps["step"]) == sorted(STEPS), f"one step_runs row a step: {steps}"

@@ -91,9 +91,11 @@ def test_the_backfill_days_are_the_lessons_and_no_one_elses():
 def test_the_solution_passes_and_stays_done_when_checked_again(sandbox):
     write_and_build(ex.SOLUTION_SQL)
     answers = solution_answers()
-    first = check(**answers)
-    assert first.passed, str(first)
-    assert check(**answers).passed, "the check's own rerun of the model must change nothing"
+    for feedback in (check(**answers), check(**answers)):
+        # Tasks 1-3 are done in the notebook (the second check reruns the model: nothing may
+        # change); task 4, the backfill, is left to run with Airflow (tests/dags/test_backfill.py).
+        assert feedback.notebook_passed, str(feedback)
+        assert [task.key for task in feedback.left_to_run()] == ["4"], str(feedback)
 
 
 @pytest.mark.slow
