@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-# What `lab --help` must not wait for (pandas alone is ~0.3 s; GX ~6 s).
+# What `lab --help` must not wait for (pandas alone is ~0.3 s; GX ~4 s).
 HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "great_expectations", "dbt", "papermill", "s3fs")
 
 
@@ -55,4 +55,15 @@ def test_lab_setup_loads_as_many_days_of_history_as_the_sandbox_does_by_default(
     assert cli_default == prepare_default, (
         f"`lab setup` loads {cli_default} days, sandbox.prepare() {prepare_default}; "
         "Fix: both take lab.config.HISTORY_DAYS"
+    )
+
+
+def test_jsonschema_loads_no_iri_grammar():
+    """Airflow, dbt, nbformat, Great Expectations and Jupyter Server all import jsonschema; with
+    rfc3987-syntax installed, that import alone builds its Lark grammars (0.9 s of CPU)."""
+    loaded = imported_after("import jsonschema")
+    assert "rfc3987_syntax" not in loaded, (
+        "rfc3987-syntax is installed: every airflow, dbt and notebook process spends 0.9 s "
+        "building its grammars. Fix: keep pyproject.toml's [tool.uv] override-dependencies "
+        "entry for it and run `make env`."
     )
