@@ -85,6 +85,7 @@ def notebook_parameters(
 
 
 QUIET_KERNEL = "--IPKernelApp.log_level=CRITICAL"  # the kernel's startup warnings are noise here
+KERNEL_STARTUP_TIMEOUT = 60  # s, nbclient's own default; a start and a first reply took 0.5-0.7 s here, quiet or with both cores busy
 
 
 def kernel_args(kernel_name: str = "python3") -> list[str]:
@@ -262,6 +263,9 @@ def shared_kernel(cwd: Path) -> Iterator[SharedKernel]:
     kernel = SharedKernel(manager, manager.blocking_client())
     kernel.client.start_channels()
     try:
+        # Until the kernel answers and our IOPub subscription hears it, a request can lose its
+        # output and wait out its whole timeout; a kernel that dies at start is named here.
+        kernel.client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT)
         yield kernel
     finally:
         kernel.close_notebook_clients()
