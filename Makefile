@@ -56,7 +56,8 @@ lint: env ## ruff over the code, sqlfluff over the dbt models (.sqlfluff)
 
 # WORKERS=2: two pytest-xdist processes, a test file in one of them (prepared states are shared).
 # `make test` defaults to one, as CI runs it; `make test-all` to two (its slow tests often wait
-# on subprocesses and servers; with two it took 16m41s on a quiet 2-core machine).
+# on subprocesses and servers). On a quiet 2-core machine test-all took 13m32s with two, and
+# 14m09s with three (the CPU is then the limit).
 # pytest's exit 5 means it selected no test: a failure, said in words (make shows only "Error 5").
 test-all: WORKERS ?= 2
 PYTEST = status=0; $(BIN)/pytest $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile) \
@@ -67,7 +68,7 @@ PYTEST = status=0; $(BIN)/pytest $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS)
 test: env lint ## what CI runs: lint and every test not marked slow (PYTEST_ARGS="-k doctor", WORKERS=2)
 	@$(call PYTEST,-m "not slow")
 
-test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (WORKERS=2)
+test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (two pytest workers unless WORKERS=1)
 	@$(call PYTEST,)
 
 bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clone to JupyterLab)
