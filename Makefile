@@ -54,21 +54,23 @@ lint: env ## ruff over the code, sqlfluff over the dbt models (.sqlfluff)
 	$(BIN)/ruff check lab tests bench dags
 	$(BIN)/sqlfluff lint dbt/models dbt/macros --disable-progress-bar
 
-# WORKERS=2: two pytest-xdist processes, a test file in one of them (prepared states are shared).
-# `make test` defaults to one, as CI runs it; `make test-all` to two (its slow tests often wait
-# on subprocesses and servers). On a quiet 2-core machine test-all took 13m32s with two, and
-# 14m09s with three (the CPU is then the limit).
+# WORKERS=N: N pytest-xdist processes, a test file in one of them (prepared states are shared),
+# the longest files first (tests/module_order.py; RECORD_SECONDS=1 measures them again).
+# `make test` defaults to one, as CI runs it; `make test-all` to three: on a quiet 2-core
+# machine it took 11m48s with three and 13m06s with two (its slow tests often wait on
+# subprocesses and servers; the third worker fills those waits).
 # pytest's exit 5 means it selected no test: a failure, said in words (make shows only "Error 5").
-test-all: WORKERS ?= 2
-PYTEST = status=0; $(BIN)/pytest $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile) \
-	$(1) $(PYTEST_ARGS) || status=$$?; \
+test-all: WORKERS ?= 3
+PYTEST = status=0; $(BIN)/pytest \
+	$(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile --no-loadscope-reorder) \
+	$(if $(RECORD_SECONDS),--record-module-seconds) $(1) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status = 5 ]; then echo "pytest selected no test with $(1) PYTEST_ARGS=\"$(PYTEST_ARGS)\";" \
 	"check the filter (slow tests run only in make test-all)."; fi; exit $$status
 
 test: env lint ## what CI runs: lint and every test not marked slow (PYTEST_ARGS="-k doctor", WORKERS=2)
 	@$(call PYTEST,-m "not slow")
 
-test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (two pytest workers unless WORKERS=1)
+test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (three pytest workers unless WORKERS=1)
 	@$(call PYTEST,)
 
 bench: env ## warm benchmarks, never part of `make test` (COLD=1 adds fresh clone to JupyterLab)

@@ -11,6 +11,8 @@
 - `prepared_templates` (session): `prepare()` runs once a test run (xdist workers share it)
   for each kind of state and number of history days; modules get copies (a copy takes
   ~0.1 s, a prepare 8-33 s on a busy 2-core machine).
+- `lesson_walk` (session): the lesson notebooks executed in order under nbval on what
+  `lab setup` prepares, once a test run, with the state after each (tests/lesson_walk.py).
 - `lesson_sandbox`: what `make lab` and the lessons start from (lab.sandbox.notebooks'
   `fresh_sandbox()`: HISTORY_DAYS days of history), a private copy active for one test;
   yields its environment (for subprocesses and servers).
@@ -33,6 +35,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, scratch_database
+from tests.lesson_walk import LessonWalk, walk
+
+# Under pytest-xdist, the longest modules first (tests/module_order.py).
+pytest_plugins = ["tests.module_order"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GX_SOURCE = REPO_ROOT / "great_expectations" / "gx"
@@ -345,6 +351,18 @@ def sandbox_copy(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch, tmp_p
     paths = lab_paths_in(base)
     paths.apply(monkeypatch)
     return paths
+
+
+@pytest.fixture(scope="session")
+def lesson_walk(prepared_templates) -> LessonWalk:
+    """The lessons walked once a test run under nbval (tests/lesson_walk.py): a copy of it."""
+    from lab.config import HISTORY_DAYS
+
+    def build(folder: Path) -> None:
+        prepared = prepared_copy(prepared_templates, HISTORY_DAYS)  # what `lab setup` leaves
+        walk(folder, prepared, prepared_templates.path(("lab", HISTORY_DAYS), "prepared"))
+
+    return LessonWalk(prepared_templates.copy(("lessons", HISTORY_DAYS), build, "lessons"))
 
 
 @pytest.fixture

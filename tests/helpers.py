@@ -231,9 +231,14 @@ def run_all_cells(page, url: str, title: str) -> None:
 
 
 def run_nbval(
-    notebooks: Path, env: dict[str, str], sanitize: Path | None = None, timeout: float = 900
+    notebooks: Path,
+    env: dict[str, str],
+    sanitize: Path | None = None,
+    timeout: float = 900,
+    plugins: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
-    """nbval over a lesson notebook or the lessons' folder, in a subprocess with `env` added."""
+    """nbval over a lesson notebook or the lessons' folder, in a subprocess with `env` added
+    (and `plugins`, modules of this checkout, loaded with -p)."""
     import sys
 
     root = Path(__file__).resolve().parents[1]
@@ -249,6 +254,7 @@ def run_nbval(
             "-q",
             "--nbval-sanitize-with",
             str(sanitize),
+            *(arg for plugin in plugins for arg in ("-p", plugin)),
             "--rootdir",
             str(root / "notebooks"),
             str(notebooks),

@@ -11,7 +11,7 @@ from pathlib import Path
 from lab.config import RAW_ORDERS, Settings, get_settings
 from lab.exercises.common import EXERCISE_DATES, day_of, delete_day, remove
 from lab.exercises.core import Exercise, Task, Verdict, forget, register
-from lab.profiles import get_warehouse, profile_of
+from lab.profiles import get_warehouse
 from lab.airflow import local as airflow_local
 
 LESSON = "05"
@@ -127,8 +127,10 @@ def check_papermill(answers) -> Verdict:
 _PROBES: dict[tuple, dict] = {}
 
 
-def probe(test: bool, settings: Settings | None = None) -> dict:
-    """Parse (and with `test`, dag.test()) the learner's DAG in an Airflow subprocess."""
+def probe(test: bool = True, settings: Settings | None = None) -> dict:
+    """Check the learner's DAG against the rules and, with `test` when it follows them, run
+    dag.test(): one Airflow subprocess a version of the file (the first dag.test() of a sandbox
+    also prepares its metadata database, ~6 s). Tasks 2 and 3 share its answer."""
 
     settings = settings or get_settings()
     path = settings.root / DAG_FILE
@@ -138,9 +140,6 @@ def probe(test: bool, settings: Settings | None = None) -> dict:
     home = settings.home / "airflow-exercise"
     airflow_local.prepare_airflow_home(home)
     env = airflow_local.airflow_env(home, settings=settings)
-    if test and not (home / "migrated").exists():
-        airflow_local.setup_metadata(env, profile_of())  # ~20 s, once a sandbox
-        (home / "migrated").write_text("yes\n")
     result = subprocess.run(
         [sys.executable, "-m", "lab.exercises.dag_probe", str(path), *(["--test"] if test else [])],
         env={**os.environ, **env},
@@ -170,7 +169,7 @@ def check_dag_rules(answers) -> Verdict:
             False,
             f"{DAG_FILE} does not exist: write it with exercises.write_file({DAG_FILE!r}, code)",
         )
-    problems = probe(test=False)["problems"]
+    problems = probe(test=True)["problems"]  # the rules, and dag.test() for task 3 at once
     if problems:
         return Verdict(False, f"{DAG_FILE} breaks the DAG rules: {'; '.join(problems[:3])}")
     return Verdict(True, f"{DAG_FILE} parses cleanly and follows the DAG rules")

@@ -208,3 +208,18 @@ def test_retry_policy_fails_lab_errors_at_once_and_retries_transient_ones(path: 
             assert decide(transient) != RetryAction.FAIL, (
                 f"task {task.task_id}: {type(transient).__name__} must be retried"
             )
+
+
+def test_exercise_05s_check_retries_a_failed_task_at_once(tmp_path: Path):
+    """The check's dag.test() keeps the learner's retries but not their 30 s wait."""
+    from lab.exercises import dag_probe
+    from lab.exercises.ex05_orchestration import DAG_FILE, SOLUTION_DAG
+
+    path = tmp_path / Path(DAG_FILE).name
+    path.write_text(SOLUTION_DAG)
+    dag = parse(path).dags[path.stem]
+    assert {t.retry_delay.total_seconds() for t in dag.tasks} == {30.0}, "the solution's delay"
+    retries = {t.task_id: t.retries for t in dag.tasks}
+    dag_probe.retry_at_once(dag)
+    assert {t.retry_delay for t in dag.tasks} == {dag_probe.CHECK_RETRY_DELAY}
+    assert {t.task_id: t.retries for t in dag.tasks} == retries == {"loaded_dates": 1, "report": 1}

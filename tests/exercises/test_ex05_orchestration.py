@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -189,11 +190,23 @@ def test_a_dag_reading_variables_in_its_tasks_and_templates_follows_the_rules(ex
     assert verdict.done, verdict.message
 
 
-def test_the_solution_dag_passes_dag_test_and_a_failing_task_is_named(exercise_sandbox):
+def test_the_solution_dag_passes_dag_test_and_a_failing_task_is_named(
+    exercise_sandbox, monkeypatch
+):
+    """One Airflow process a check: the rules, the metadata database and dag.test() at once."""
+    started = []
+    real_run = subprocess.run
+
+    def run(args, *more, **options):
+        started.append(" ".join(map(str, args)))
+        return real_run(args, *more, **options)
+
+    monkeypatch.setattr(subprocess, "run", run)
     exercises.write_file(ex.DAG_FILE, ex.SOLUTION_DAG)
     feedback = check()
     done(feedback, "2")
     done(feedback, "3")
+    assert len(started) == 1 and "lab.exercises.dag_probe" in started[0], started
     exercises.write_file(
         ex.DAG_FILE,
         bad_dag(

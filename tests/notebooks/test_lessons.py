@@ -1,18 +1,17 @@
 """Every lesson notebook runs top to bottom on a fresh sandbox and reproduces its saved outputs.
 
 nbval runs in its own pytest process so its kernels see the fresh sandbox's environment; it
-compares outputs (`--nbval`, not `--nbval-lax`), with volatile values sanitized.
+compares outputs (`--nbval`, not `--nbval-lax`), with volatile values sanitized. The run is the
+session's lesson walk (tests/lesson_walk.py), which also gives `lab reset` its reference.
 """
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from lab.sandbox.notebooks import lesson_notebooks
 from lab.steps import STEPS
-from tests.helpers import run_nbval
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -56,19 +55,12 @@ def test_saved_lessons_have_outputs_and_no_errors():
         assert not errors, f"{path.name}: saved with an error output; run `make notebooks`"
 
 
-def test_lessons_reproduce_their_saved_outputs_under_nbval(lesson_sandbox, tmp_path):
-    # the sandbox `make notebooks` saved the outputs from was in a lab-fresh-* folder; this
-    # one's folder is masked the same way
-    sanitize = tmp_path / "sanitize.cfg"
-    sanitize.write_text(
-        (ROOT / "tests/notebooks/sanitize.cfg").read_text()
-        + "\n[this_sandbox]\nregex: "
-        + re.escape(str(Path(lesson_sandbox["LAB_HOME"]).parent))
-        + "\nreplace: <SANDBOX>\n"
-    )
-    result = run_nbval(ROOT / "notebooks", lesson_sandbox, sanitize)
-    assert result.returncode == 0, (
+def test_lessons_reproduce_their_saved_outputs_under_nbval(lesson_walk):
+    """nbval over every lesson, in order, on the sandbox `lab setup` prepares (the walk that
+    tests/lab/test_rewind.py takes its reference states from)."""
+    result = lesson_walk.nbval
+    assert result["returncode"] == 0, (
         "nbval found differences or errors; if the change is intended, run `make notebooks`.\n"
-        + result.stdout[-6000:]
-        + result.stderr[-2000:]
+        + result["stdout"][-6000:]
+        + result["stderr"][-2000:]
     )
