@@ -67,3 +67,18 @@ def test_jsonschema_loads_no_iri_grammar():
         "building its grammars. Fix: keep pyproject.toml's [tool.uv] override-dependencies "
         "entry for it and run `make env`."
     )
+
+
+def test_papermill_and_great_expectations_load_no_cloud_clients():
+    """papermill[all] (asked for by Airflow's papermill provider) brings Azure, Google Cloud
+    Storage and GitHub clients and black; installed, papermill and GX import them all."""
+    loaded = imported_after(
+        "import papermill.iorw, papermill.translators, great_expectations\n"
+        "papermill.translators.PythonTranslator.codify({'run_date': '2026-11-04'})"
+    )
+    pulled = sorted(loaded & {"azure", "gcsfs", "github", "black"})
+    assert not pulled, (
+        f"importing papermill and Great Expectations loads {pulled}: ~1.5 s of CPU in every "
+        "notebook task and check, for notebooks kept in clouds this sandbox never uses. Fix: keep "
+        "pyproject.toml's [tool.uv] override-dependencies entries for them and run `make env`."
+    )
