@@ -56,10 +56,12 @@ lint: env ## ruff over the code, sqlfluff over the dbt models (.sqlfluff)
 
 # WORKERS=N: N pytest-xdist processes, a test file in one of them (prepared states are shared),
 # the longest files first (tests/module_order.py; RECORD_SECONDS=1 measures them again).
-# `make test` defaults to one, as CI runs it; `make test-all` to three: on a quiet 2-core
-# machine it took 11m48s with three and 13m06s with two (its slow tests often wait on
-# subprocesses and servers; the third worker fills those waits).
+# `make test` defaults to two: on a 2-core machine with the other core busy (stress-ng --cpu 1),
+# its pytest run took 4m39s with two and 5m54s with one. `make test-all` defaults to three:
+# on a quiet 2-core machine it took 11m48s with three and 13m06s with two (its slow tests often
+# wait on subprocesses and servers; the third worker fills those waits).
 # pytest's exit 5 means it selected no test: a failure, said in words (make shows only "Error 5").
+test: WORKERS ?= 2
 test-all: WORKERS ?= 3
 PYTEST = status=0; $(BIN)/pytest \
 	$(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile --no-loadscope-reorder) \
@@ -67,7 +69,7 @@ PYTEST = status=0; $(BIN)/pytest \
 	if [ $$status = 5 ]; then echo "pytest selected no test with $(1) PYTEST_ARGS=\"$(PYTEST_ARGS)\";" \
 	"check the filter (slow tests run only in make test-all)."; fi; exit $$status
 
-test: env lint ## what CI runs: lint and every test not marked slow (PYTEST_ARGS="-k doctor", WORKERS=2)
+test: env lint ## what CI runs: lint and every test not marked slow (two pytest workers; PYTEST_ARGS="-k doctor", WORKERS=1)
 	@$(call PYTEST,-m "not slow")
 
 test-all: env lint ## everything: lint, the quick tier and the slow end-to-end tests (three pytest workers unless WORKERS=1)

@@ -98,3 +98,26 @@ def test_an_xdist_worker_runs_the_longest_module_first_and_the_run_records_its_s
     recorded = load_seconds(seconds)
     assert set(recorded) == {"test_many.py", "test_long.py", "test_mid.py"}, recorded
     assert recorded["test_long.py"] >= 1.0, recorded
+
+
+def pytest_command(*make_args: str) -> str:
+    """The pytest command line `make` would run (make -n prints recipes without running them)."""
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", "-C", str(ROOT), *make_args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "/pytest " in line]
+    return line
+
+
+def test_make_test_runs_two_workers_make_test_all_three_and_workers_1_none():
+    """The defaults the Makefile's measurements chose: two for the quick tier (a busy 2-core
+    machine runs it in 4m39s, not 5m54s), three for everything."""
+    xdist = "--dist loadfile --no-loadscope-reorder"
+    assert f"-n 2 {xdist}" in pytest_command("test"), pytest_command("test")
+    assert f"-n 3 {xdist}" in pytest_command("test-all"), pytest_command("test-all")
+    assert " -n " not in pytest_command("test", "WORKERS=1"), pytest_command("test", "WORKERS=1")
+    assert "-n 2 " in pytest_command("test-all", "WORKERS=2")
