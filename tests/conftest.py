@@ -7,7 +7,8 @@
 - `s3_server`: a moto S3 server on a free local port.
 - `free_port`: a port nothing listens on; `chromium`: a headless browser (Playwright).
 - `prepared_sandbox` / `sandbox_copy`: a sandbox after `lab.sandbox.prepare()`, a copy a
-  module (the module's `PREPARED_HISTORY_DAYS` says how many days of history it needs).
+  module (the module's `PREPARED_HISTORY_DAYS` says how many days of history it needs) / a
+  copy a test, always in the same folder (`copy_in_place`: dbt's parse stays valid).
 - `prepared_templates` (session): `prepare()` runs once a test run (xdist workers share it)
   for each kind of state and number of history days; modules get copies (a copy takes
   ~0.1 s, a prepare 8-33 s on a busy 2-core machine).
@@ -34,7 +35,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, free_port, scratch_database
+from tests.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DBT_PARSE_CACHE,
+    copy_in_place,
+    free_port,
+    scratch_database,
+)
 from tests.lesson_walk import LessonWalk, walk
 
 # Under pytest-xdist, the longest modules first (tests/module_order.py).
@@ -344,10 +352,13 @@ def prepared_sandbox(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch) -
 
 
 @pytest.fixture
-def sandbox_copy(lab_env: LabPaths, prepared_state: LabPaths, monkeypatch, tmp_path) -> LabPaths:
-    """A private copy of the module's prepared sandbox: for tests that change it."""
-    base = tmp_path / "copy"
-    shutil.copytree(prepared_state.base, base)
+def sandbox_copy(
+    lab_env: LabPaths, prepared_state: LabPaths, monkeypatch, tmp_path_factory
+) -> LabPaths:
+    """A private copy of the module's prepared sandbox: for tests that change it. Each test
+    of this process gets it in the same folder (see `copy_in_place`)."""
+    base = tmp_path_factory.getbasetemp() / "sandbox-copy"
+    copy_in_place(prepared_state.base, base, Path("home") / DBT_PARSE_CACHE)
     paths = lab_paths_in(base)
     paths.apply(monkeypatch)
     return paths

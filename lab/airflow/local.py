@@ -192,11 +192,18 @@ def start_components(env: dict[str, str], home: Path) -> dict[str, subprocess.Po
 
 
 def stop_components(
-    processes: dict[str, subprocess.Popen], home: Path, timeout: float = STOP_TIMEOUT
+    processes: dict[str, subprocess.Popen],
+    home: Path,
+    timeout: float = STOP_TIMEOUT,
+    on_stuck: Callable[[str, subprocess.Popen], None] | None = None,
 ) -> list[str]:
     """SIGTERM every component's process group, SIGKILL what is left after `timeout`, then
     every process still carrying this AIRFLOW_HOME (a notebook kernel in a session of its own).
-    Returns what had to be killed."""
+    Returns what had to be killed.
+
+    `on_stuck(name, process)` is called for a component still running after `timeout`, before
+    it is killed: the moment to record what it was waiting for.
+    """
     import signal
 
     killed = []
@@ -208,6 +215,8 @@ def stop_components(
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             killed.append(name)
+            if on_stuck is not None:
+                on_stuck(name, process)
         _signal_group(process.pid, signal.SIGKILL)  # the group's other members, too
         process.wait()
     return killed + _kill_leftovers(home)

@@ -34,7 +34,7 @@ from lab.observe import metrics
 from lab.pipeline import safe_run_id
 from lab.profiles import get_warehouse
 from tests.exercises.conftest import verdict_of
-from tests.helpers import free_port, scratch_database
+from tests.helpers import abort_with_stacks, free_port, scratch_database
 
 PREPARED_HISTORY_DAYS = 1
 DAG_ID = "notebook_pipeline"
@@ -157,8 +157,14 @@ class Scheduler:
         return [b for b in answer["backfills"] if not b.get("completed_at")]
 
     def stop(self) -> list[str]:
-        # SIGTERM, then what is left after 30 s (a busy machine) is killed and reported.
-        return airflow_local.stop_components(self.processes, self.home, timeout=30)
+        """SIGTERM; a component still running after 30 s (a busy machine) writes its threads'
+        stacks, and its children's, to its log (faulthandler) and is killed and reported."""
+        return airflow_local.stop_components(
+            self.processes,
+            self.home,
+            timeout=30,
+            on_stuck=lambda _name, process: abort_with_stacks(process.pid),
+        )
 
 
 @pytest.fixture
@@ -189,6 +195,8 @@ def scheduler(sandbox_copy, airflow_metadata) -> Iterator[Scheduler]:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            # A component that hangs at stop dumps its stacks on SIGABRT (see Scheduler.stop).
+            "PYTHONFAULTHANDLER": "1",
         }
     )
     airflow_local.setup_metadata(env)
@@ -200,7 +208,9 @@ def scheduler(sandbox_copy, airflow_metadata) -> Iterator[Scheduler]:
         yield airflow
     finally:
         leftovers = airflow.stop()
-    assert not leftovers, f"processes were left running and had to be killed: {leftovers}"
+    assert not leftovers, (
+        f"processes were left running and had to be killed: {leftovers}\n{airflow.logs(12000)}"
+    )
 
 
 def fingerprint() -> dict[str, tuple[int, str]]:

@@ -3,7 +3,8 @@ exercises/), so what a learner writes there never lands in this checkout.
 
 - `exercise_state` (module): a copy of a state prepared once a session, PREPARED_HISTORY_DAYS
   days of history (1).
-- `exercise_sandbox`: a private copy of it, active for one test; yields its base folder.
+- `exercise_sandbox`: a private copy of it, active for one test, in the same folder for every
+  test of a process (tests/helpers.py's `copy_in_place`); yields its base folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.config import environ
+from tests.helpers import DBT_PARSE_CACHE, copy_in_place
 
 
 def layout(base: Path) -> dict[str, str]:
@@ -44,9 +46,9 @@ def exercise_state(request: pytest.FixtureRequest, prepared_templates) -> Path:
 
 
 @pytest.fixture
-def exercise_sandbox(lab_env, exercise_state: Path, tmp_path: Path, monkeypatch) -> Path:
-    base = tmp_path / "sandbox"
-    shutil.copytree(exercise_state, base, symlinks=True)
+def exercise_sandbox(lab_env, exercise_state: Path, tmp_path_factory, monkeypatch) -> Path:
+    base = tmp_path_factory.getbasetemp() / "exercise-sandbox"
+    copy_in_place(exercise_state, base, Path("state") / DBT_PARSE_CACHE)
     for name, value in layout(base).items():
         monkeypatch.setenv(name, value)
     return base

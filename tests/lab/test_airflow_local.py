@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from lab.airflow import local as airflow_local
 from lab.config import get_settings
+from tests.helpers import abort_with_stacks
 
 
 def test_local_airflow_settings_bind_to_localhost_and_use_this_projects_dags(tmp_path):
@@ -171,3 +175,55 @@ def test_make_airflow_listens_on_localhost_only_and_ctrl_c_stops_everything(free
         for child in descendants(launcher.pid):
             child.kill()
         log.close()
+
+
+STUCK = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like a scheduler waiting on its workers
+
+
+def waiting_for_its_workers():
+    print("ready", flush=True)
+    time.sleep(600)
+
+
+waiting_for_its_workers()
+"""
+
+
+def test_a_component_that_does_not_stop_is_handed_to_on_stuck_before_it_is_killed(tmp_path):
+    """`stop_components` gives a component that outlives its timeout to `on_stuck` while it still
+    runs (the tests' Airflow then has it dump its stacks to its log), kills it and reports it;
+    a component that stops on SIGTERM is neither."""
+    log = tmp_path / "stuck.log"
+    with open(log, "wb") as out:
+        stuck = subprocess.Popen(
+            [sys.executable, "-c", STUCK],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+            start_new_session=True,
+        )
+    stops = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert stops.stdout.readline() == b"ready\n"
+    deadline = time.monotonic() + 60
+    while "ready" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    handed = []
+
+    def on_stuck(name, process):
+        handed.append((name, process.poll()))
+        abort_with_stacks(process.pid)
+
+    processes = {"scheduler": stuck, "api-server": stops}
+    killed = airflow_local.stop_components(processes, tmp_path, timeout=2, on_stuck=on_stuck)
+    stops.stdout.close()
+    assert killed == ["scheduler"], killed
+    assert handed == [("scheduler", None)], "on_stuck must get the stuck component, still running"
+    assert stuck.poll() is not None and stops.returncode == -15, (stuck.poll(), stops.returncode)
+    dump = log.read_text()
+    assert "waiting_for_its_workers" in dump, f"expected the stuck component's stack:\n{dump}"
