@@ -55,12 +55,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def scratch_database(server: dict, prefix: str) -> Iterator[str]:
-    """Create `<prefix>_<random>` on the server, yield its URL, drop it (WITH (FORCE)) after."""
+def scratch_database(server: dict, prefix: str, name: str | None = None) -> Iterator[str]:
+    """Create `<prefix>_<random>` on the server, yield its URL, drop it (WITH (FORCE)) after.
+
+    `name`: that name instead, for a database made again under the same name (one left from
+    an interrupted run is dropped first).
+    """
     import psycopg
 
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = name or f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(**server, dbname="postgres", autocommit=True) as con:
+        con.execute(f'drop database if exists "{name}" with (force)')
         con.execute(f'create database "{name}"')
     try:
         yield f"postgresql://{server['user']}@{server['host']}:{server['port']}/{name}"
@@ -115,6 +120,7 @@ def copy_in_place(template: Path, base: Path, parse_cache: Path) -> Path:
     shutil.rmtree(base, ignore_errors=True)
     shutil.copytree(template, base, symlinks=True)
     if kept is not None:
+        (base / parse_cache).parent.mkdir(parents=True, exist_ok=True)
         (base / parse_cache).write_bytes(kept)
     return base
 

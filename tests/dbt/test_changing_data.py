@@ -4,15 +4,17 @@ on both warehouses (DuckDB on `local`, PostgreSQL on `stack`).
 Each test starts from an empty warehouse, loads deliveries with the
 loader the pipeline uses (`lab.ingest.load_file`), and runs dbt through lab.transform on a
 scratch copy of the dbt project (LAB_ROOT), so a variant model written by a test never lands
-in this checkout.
+in this checkout. The copy and the warehouse are made again for each test in the same folder
+and database, so dbt parses the project once a process, not once a test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +26,7 @@ from lab.datagen import write_orders
 from lab.ingest import ensure_tables, load_file
 from lab.profiles import get_warehouse
 from lab.steps import HISTORY_UPDATES
+from tests.helpers import DBT_PARSE_CACHE, copy_in_place, scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_DAY = dt.date(2026, 10, 1)
@@ -34,22 +37,41 @@ SNAPSHOT = "orders_snapshot"
 VARIANTS = Path("models") / "marts" / "variants"
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse_sandbox(request, tmp_path, monkeypatch):
-    """An empty sandbox on either warehouse, with its own copy of the dbt project."""
-    project = tmp_path / "project"
+@pytest.fixture(scope="module")
+def empty_sandbox(tmp_path_factory) -> Path:
+    """An empty state and a copy of the dbt project, to copy for each test."""
+    template = tmp_path_factory.mktemp("changing-data")
     shutil.copytree(
         ROOT / "dbt",
-        project / "dbt",
+        template / "project" / "dbt",
         ignore=shutil.ignore_patterns("target", "logs", "exercises", VARIANTS.name),
     )
-    monkeypatch.setenv("LAB_ROOT", str(project))
-    if request.param == "postgres":
-        monkeypatch.setenv("LAB_PROFILE", "stack")
-        monkeypatch.setenv("WAREHOUSE_URL", request.getfixturevalue("postgres_dsn"))
-    warehouse = get_warehouse()
-    ensure_tables(warehouse)  # the orders model and the snapshot read raw_orders only
-    return warehouse
+    (template / "home").mkdir()
+    return template
+
+
+# The PostgreSQL warehouse of this process's tests, made again for each under the same name.
+POSTGRES_DB = f"lab_changing_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_sandbox(request, empty_sandbox, tmp_path_factory, monkeypatch):
+    """An empty sandbox on either warehouse, with its own copy of the dbt project: made again
+    for each test in the same folder and database, so dbt keeps its parse of the project
+    (tests/helpers.py's `copy_in_place`)."""
+    base = tmp_path_factory.getbasetemp() / f"changing-data-{request.param}"
+    copy_in_place(empty_sandbox, base, Path("home") / DBT_PARSE_CACHE)
+    monkeypatch.setenv("LAB_ROOT", str(base / "project"))
+    monkeypatch.setenv("LAB_HOME", str(base / "home"))
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            server = request.getfixturevalue("_postgres_server")
+            url = stack.enter_context(scratch_database(server, "lab_changing", POSTGRES_DB))
+            monkeypatch.setenv("LAB_PROFILE", "stack")
+            monkeypatch.setenv("WAREHOUSE_URL", url)
+        warehouse = get_warehouse()
+        ensure_tables(warehouse)  # the orders model and the snapshot read raw_orders only
+        yield warehouse
 
 
 def deliver(day: dt.date, tmp: Path, rows: int = ROWS_A_DAY, updates: float = UPDATES) -> None:
