@@ -8,7 +8,8 @@
 - `free_port`: a port nothing listens on; `chromium`: a headless browser (Playwright).
 - `prepared_sandbox` / `sandbox_copy`: a sandbox after `lab.sandbox.prepare()`, a copy a
   module (the module's `PREPARED_HISTORY_DAYS` says how many days of history it needs) / a
-  copy a test, always in the same folder (`copy_in_place`: dbt's parse stays valid).
+  copy a test; each always in the same folder of its process (`copy_in_place`: dbt's parse
+  stays valid).
 - `prepared_templates` (session): `prepare()` runs once a test run (xdist workers share it)
   for each kind of state and number of history days; modules get copies (a copy takes
   ~0.1 s, a prepare 8-33 s on a busy 2-core machine).
@@ -296,8 +297,14 @@ class PreparedTemplates:
         prepared state records as history (a copy keeps them)."""
         return self._folder / "-".join(str(part) for part in (name, *key))
 
-    def copy(self, key: tuple, build: Callable[[Path], None], name: str) -> Path:
-        """A fresh copy of the state `build(folder)` prepares, built the first time `key` is seen."""
+    def copy(
+        self, key: tuple, build: Callable[[Path], None], name: str, in_place: str | None = None
+    ) -> Path:
+        """A fresh copy of the state `build(folder)` prepares, built the first time `key` is seen.
+
+        With `in_place`, the copy replaces the last one this process made under that label and
+        keeps dbt's parse (`copy_in_place`): for a copy whose user is done with it by then, as
+        a module is with its `prepared_state` when the next module starts."""
         label = "-".join(str(part) for part in (name, *key))
         template = self.path(key, name)
         with open(self._folder / f"{label}.lock", "w") as lock:
@@ -307,6 +314,11 @@ class PreparedTemplates:
                 template.mkdir()
                 build(template)
                 (template / ".built").touch()
+        if in_place is not None:
+            base = self._factory.getbasetemp() / f"{in_place}-{label}"
+            copy_in_place(template, base, Path("home") / DBT_PARSE_CACHE)
+            (base / ".built").unlink()
+            return base
         base = self._factory.mktemp(name)
         shutil.copytree(
             template,
@@ -323,8 +335,9 @@ def prepared_templates(tmp_path_factory: pytest.TempPathFactory) -> PreparedTemp
     return PreparedTemplates(tmp_path_factory)
 
 
-def prepared_copy(templates: PreparedTemplates, days: int) -> LabPaths:
-    """A private copy of `lab.sandbox.prepare(history_days=days)`, prepared once a test run."""
+def prepared_copy(templates: PreparedTemplates, days: int, in_place: str | None = None) -> LabPaths:
+    """A private copy of `lab.sandbox.prepare(history_days=days)`, prepared once a test run
+    (`in_place`: see `PreparedTemplates.copy`)."""
 
     def build(base: Path) -> None:
         from lab import sandbox
@@ -335,13 +348,15 @@ def prepared_copy(templates: PreparedTemplates, days: int) -> LabPaths:
                 f"expected prepare() to prepare a fresh state in {paths.home}, it said it was ready"
             )
 
-    return lab_paths_in(templates.copy(("lab", days), build, "prepared"))
+    return lab_paths_in(templates.copy(("lab", days), build, "prepared", in_place))
 
 
 @pytest.fixture(scope="module")
 def prepared_state(request: pytest.FixtureRequest, prepared_templates) -> LabPaths:
-    """A module's copy of `lab.sandbox.prepare()` for PREPARED_HISTORY_DAYS days (default 0)."""
-    return prepared_copy(prepared_templates, getattr(request.module, "PREPARED_HISTORY_DAYS", 0))
+    """A module's copy of `lab.sandbox.prepare()` for PREPARED_HISTORY_DAYS days (default 0),
+    where this process's last module with as many days had its copy: dbt keeps its parse."""
+    days = getattr(request.module, "PREPARED_HISTORY_DAYS", 0)
+    return prepared_copy(prepared_templates, days, in_place="module")
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """`make pipeline` end to end: lessons 01-04 run by papermill as production steps."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -8,11 +12,12 @@ from lab import cli, sandbox
 from lab.config import get_settings
 from lab.errors import ContractError
 from lab.observe import metrics
-from lab.pipeline import run_pipeline, safe_run_id
+from lab.pipeline import safe_run_id
 from lab.steps import STEPS
 
 pytestmark = pytest.mark.slow
 PREPARED_HISTORY_DAYS = 1
+LAB = Path(sys.executable).parent / "lab"  # the command a learner runs
 
 
 @pytest.fixture
@@ -49,50 +54,65 @@ def test_pipeline_runs_every_step_and_saves_each_executed_notebook(prepared, cap
     assert 'run_date = "2026-11-02"' in "".join(params["source"])
 
 
-def test_failed_quality_gate_stops_the_pipeline_and_names_the_notebook_and_cell(prepared, capsys):
-    run = run_pipeline("2026-11-03", rows=300, dirty=0.2, run_id="dirty")
-    assert not run.success
-    assert [(n.step, n.success) for n in run.notebooks] == [
-        ("ingestion", True),
-        ("dbt", True),
-        ("quality", False),
-    ], "monitoring must not run after a failure"
-    failed = run.notebooks[-1]
-    assert "03_great_expectations.ipynb failed in cell [" in failed.error, failed.error
-    assert (
-        "QualityGateError" in failed.error
-        and "expect_column_values_to_be_between(amount)" in failed.error
+# What a learner should never have to read on the terminal of a pipeline run.
+NOISE = (
+    "without encryption",
+    "leaked semaphore",
+    "httpx2",
+    "ASGI",
+    "No web browser found",
+    "Warning",
+    "INFO:",
+    "/tmp/",
+)
+
+
+def test_a_failed_quality_gate_stops_the_run_names_notebook_and_cell_and_says_nothing_else(
+    prepared, sandbox_copy
+):
+    """One dirty run of the command a learner types: exit 1, the failure named on stderr with
+    the notebook, the cell and the expectation; monitoring not run; the executed notebook keeps
+    the traceback; no noise on the terminal and no stderr in any executed notebook."""
+    result = subprocess.run(
+        [str(LAB), "pipeline", "--date", "2026-11-03", "--rows", "300", "--dirty", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
     )
-    executed = json.loads(failed.output.read_text())
+    terminal = result.stdout + result.stderr
+    assert result.returncode == 1, terminal
+    assert "FAILED" in result.stdout and "expectations passed" in result.stdout, result.stdout
+    assert "FAILED: 03_great_expectations.ipynb failed in cell [" in result.stderr, result.stderr
+    assert "QualityGateError" in result.stderr, result.stderr
+    assert "expect_column_values_to_be_between(amount)" in result.stderr, result.stderr
+    assert "saved at" in result.stderr, result.stderr
+    noisy = [n for n in NOISE if n in terminal.replace(str(sandbox_copy.base), "<sandbox>")]
+    assert not noisy, f"expected none of {noisy} on the terminal:\n{terminal}"
+
+    (run_dir,) = get_settings().runs_dir.iterdir()
+    executed = sorted(p.name for p in run_dir.glob("*.ipynb"))
+    assert executed == ["01_ingestion.ipynb", "02_dbt.ipynb", "03_great_expectations.ipynb"], (
+        f"expected 01-03 executed (03 stops the run, monitoring must not run), got {executed}"
+    )
+    for name in executed:
+        cells = json.loads((run_dir / name).read_text())["cells"]
+        for index, cell in enumerate(cells):
+            stderr = [
+                "".join(o["text"])
+                for o in cell.get("outputs", [])
+                if o["output_type"] == "stream" and o["name"] == "stderr"
+            ]
+            assert not stderr, f"{name} cell {index} wrote to stderr:\n{''.join(stderr)}"
     errors = [
-        o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+        o
+        for c in json.loads((run_dir / "03_great_expectations.ipynb").read_text())["cells"]
+        for o in c.get("outputs", [])
+        if o["output_type"] == "error"
     ]
     assert errors and errors[0]["ename"] == "QualityGateError", (
         "the saved notebook keeps the traceback"
     )
-    steps = metrics.step_runs("dirty").set_index("step")
-    assert steps.loc["quality", "outcome"] == "failed"
-    assert "monitoring" not in steps.index
-
-
-def test_pipeline_command_exits_non_zero_and_prints_the_failure(prepared, capsys):
-    code = cli.main(
-        [
-            "pipeline",
-            "--date",
-            "2026-11-04",
-            "--rows",
-            "300",
-            "--dirty",
-            "0.2",
-            "--step",
-            "ingestion",
-            "--step",
-            "quality",
-        ]
-    )
-    captured = capsys.readouterr()
-    assert code == 1
-    assert "FAILED" in captured.out and "expectations passed" in captured.out
-    assert "FAILED: 03_great_expectations.ipynb failed in cell" in captured.err
-    assert "saved at" in captured.err
+    steps = metrics.step_runs(run_dir.name).set_index("step")
+    assert steps.loc["quality", "outcome"] == "failed", steps
+    assert "monitoring" not in steps.index, steps
