@@ -54,6 +54,30 @@ def test_pipeline_runs_every_step_and_saves_each_executed_notebook(prepared, cap
     assert 'run_date = "2026-11-02"' in "".join(params["source"])
 
 
+def test_pipeline_command_runs_only_the_steps_it_is_given(prepared, capsys):
+    code = cli.main(
+        [
+            "pipeline",
+            "--date",
+            "2026-11-05",
+            "--rows",
+            "50",
+            "--step",
+            "ingestion",
+            "--step",
+            "monitoring",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (run_dir,) = get_settings().runs_dir.iterdir()
+    saved = sorted(p.name for p in run_dir.glob("*.ipynb"))
+    assert saved == ["01_ingestion.ipynb", "04_monitoring.ipynb"], saved
+    assert list(metrics.step_runs(run_dir.name)["step"]) == ["ingestion", "monitoring"]
+    assert "50 rows landed, 50 loaded, 0 quarantined" in out, out
+    assert "models built" not in out and "expectations passed" not in out, out
+
+
 # What a learner should never have to read on the terminal of a pipeline run.
 NOISE = (
     "without encryption",
