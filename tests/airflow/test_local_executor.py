@@ -38,13 +38,15 @@ def describe(client, dag_id: str, run_id: str) -> str:
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 
 
-def press_trigger(airflow, dag_id: str) -> dict:
-    """A person's path: log in, open the DAG, press Trigger, confirm. Returns the run the press
-    created (exactly one)."""
+@pytest.fixture(scope="module")
+def airflow_ui(airflow):
+    """A person logged in to the Airflow UI in headless Chromium, for the module's tests (one
+    browser and one login for both presses: ~5 s of CPU less); None without Chromium."""
+    if not CHROMIUM.exists():
+        yield None
+        return
     from playwright.sync_api import sync_playwright
 
-    client = airflow.client()
-    before = {r["dag_run_id"] for r in client.runs(dag_id)}
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -52,22 +54,30 @@ def press_trigger(airflow, dag_id: str) -> dict:
         )
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.goto(f"{airflow.url}/dags/{dag_id}")
+            page.goto(f"{airflow.url}/dags/example_dag")
             page.locator("input[name=username]").fill(AIRFLOW_USER)
             page.locator("input[name=password]").fill(AIRFLOW_PASSWORD)
             page.get_by_role("button", name="Sign in").click()
             # the login redirects back to the DAG's page: opening another page before that
             # lands aborts the redirect (net::ERR_ABORTED)
-            page.wait_for_url(f"**/dags/{dag_id}**", timeout=60_000)
+            page.wait_for_url("**/dags/example_dag**", timeout=60_000)
             page.get_by_role("button", name="Trigger").first.wait_for(timeout=60_000)
-            page.goto(f"{airflow.url}/dags/{dag_id}")
-            page.get_by_role("button", name="Trigger").first.click()
-            dialog = page.get_by_role("dialog")
-            dialog.get_by_text(f"Trigger Dag - {dag_id}").wait_for(timeout=30_000)
-            dialog.get_by_role("button", name="Trigger").click()
-            dialog.wait_for(state="hidden", timeout=30_000)
+            yield page
         finally:
             browser.close()
+
+
+def press_trigger(airflow, page, dag_id: str) -> dict:
+    """A person's path, logged in: open the DAG, press Trigger, confirm. Returns the run the
+    press created (exactly one)."""
+    client = airflow.client()
+    before = {r["dag_run_id"] for r in client.runs(dag_id)}
+    page.goto(f"{airflow.url}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text(f"Trigger Dag - {dag_id}").wait_for(timeout=30_000)
+    dialog.get_by_role("button", name="Trigger").click()
+    dialog.wait_for(state="hidden", timeout=30_000)
 
     deadline = time.monotonic() + 30
     while not (new := [r for r in client.runs(dag_id) if r["dag_run_id"] not in before]):
@@ -78,22 +88,25 @@ def press_trigger(airflow, dag_id: str) -> dict:
     return new[0]
 
 
-def trigger_as_a_person(airflow, dag_id: str, **api) -> dict:
-    """The run a press on the UI's Trigger button creates; without Chromium the same through
-    the REST API with `api` (test_the_ui_is_driven_in_chromium reports the absence)."""
-    if CHROMIUM.exists():
-        return press_trigger(airflow, dag_id)
+def trigger_as_a_person(airflow, page, dag_id: str, **api) -> dict:
+    """The run a press on the UI's Trigger button creates; without Chromium (`page` None) the
+    same through the REST API with `api` (test_the_ui_is_driven_in_chromium reports the
+    absence)."""
+    if page is not None:
+        return press_trigger(airflow, page, dag_id)
     return airflow.client().trigger(dag_id, **api)
 
 
-def test_the_api_needs_a_token_and_example_dag_succeeds_from_the_ui(airflow, prepared_sandbox):
+def test_the_api_needs_a_token_and_example_dag_succeeds_from_the_ui(
+    airflow, airflow_ui, prepared_sandbox
+):
     """The REST API refuses anonymous calls; DAGs start paused and the API unpauses them;
     example_dag's run, started from the UI's Trigger button, succeeds and builds the views."""
     assert http_status(f"{airflow.url}/api/v2/dags") == 401, "the API must refuse anonymous calls"
     client = airflow.client()
     assert client.dag("example_dag")["is_paused"] is True, "DAGs start paused"
     assert client.unpause("example_dag")["is_paused"] is False
-    run = trigger_as_a_person(airflow, "example_dag")
+    run = trigger_as_a_person(airflow, airflow_ui, "example_dag")
     done = client.wait("example_dag", run["dag_run_id"], timeout=240, poll=0.5)
     states = describe(client, "example_dag", run["dag_run_id"])
     assert done["state"] == "success", f"example_dag ended {done['state']}: {states}"
@@ -101,7 +114,9 @@ def test_the_api_needs_a_token_and_example_dag_succeeds_from_the_ui(airflow, pre
     assert get_warehouse().scalar("select count(*) from stg_customers") == 100
 
 
-def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prepared_sandbox):
+def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(
+    airflow, airflow_ui, prepared_sandbox
+):
     """Two notebook_pipeline runs at once: one from the REST API without a logical date (it
     processes the day of its `run_after`), one from the UI's Trigger button as a person starts
     it (the form's logical date, now, and its default params)."""
@@ -114,7 +129,11 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(airflow, prep
     )
     assert undated["logical_date"] is None, undated
     manual = trigger_as_a_person(
-        airflow, "notebook_pipeline", logical_date=dt.datetime.now(dt.UTC), conf={"rows": 120}
+        airflow,
+        airflow_ui,
+        "notebook_pipeline",
+        logical_date=dt.datetime.now(dt.UTC),
+        conf={"rows": 120},
     )
     manual_day = run_date_for(
         dt.datetime.fromisoformat(manual["logical_date"].replace("Z", "+00:00")),
