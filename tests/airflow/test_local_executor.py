@@ -1,30 +1,226 @@
 """A real Airflow (api-server, scheduler, dag-processor; LocalExecutor; PostgreSQL metadata),
-driven through the REST API v2 the way a user's script would drive it."""
+driven the three ways a user drives it: `airflow backfill create` (exercise 07), the REST API v2
+as a script would, and the UI's Trigger button in Chromium.
+
+One Airflow for the module (one start, one migrated database): the tests run in file order on
+the module's sandbox, the backfill first, so that its days are the newest deliveries when dbt's
+incremental `orders` model reads them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from airflow_cluster import http_status
+from airflow_cluster import AirflowCluster, http_status
 
+from lab import steps as lab_steps
+from lab.airflow import local as airflow_local
+from lab.airflow.api import AirflowClient
 from lab.airflow.local import AIRFLOW_PASSWORD, AIRFLOW_USER
 from lab.airflow.tasks import run_date_for
-from lab.config import get_settings
+from lab.config import LOAD_BATCHES, get_settings
 from lab.contract import DEFAULT_ROWS
+from lab.exercises import check as exercise_check
+from lab.exercises import ex07_changing as ex07
+from lab.observe import metrics
 from lab.pipeline import safe_run_id
 from lab.profiles import get_warehouse
+from tests.exercises.conftest import verdict_of
 
 PREPARED_HISTORY_DAYS = 1
 pytestmark = pytest.mark.slow
+DAG_ID = "notebook_pipeline"
 
 
 @pytest.fixture(scope="module")
 def airflow(request, start_airflow, prepared_state):
     return start_airflow(request, prepared_state)
+
+
+# --- a backfill: exercise 07's task 4 ---------------------------------------------------------
+
+# The backfill exercise 07 asks for, whose check must pass after it.
+DAYS = [dt.date.fromisoformat(day) for day in ex07.BACKFILL_DAYS]
+ROWS = 60
+STEPS = [step.name for step in lab_steps.STEPS]
+# What a rerun must leave exactly as it was: the loaded day, its quarantine, dbt's models.
+TABLES = [
+    "raw_orders",
+    "quarantine_orders",
+    "stg_orders",
+    "orders",
+    "customer_orders",
+    "daily_revenue",
+]
+
+
+def backfills_running(client: AirflowClient) -> list[dict]:
+    """The DAG's backfills not marked done yet (REST API v2)."""
+    request = urllib.request.Request(
+        f"{client.base_url}/api/v2/backfills?dag_id={DAG_ID}",
+        headers={"Authorization": f"Bearer {client.token()}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.load(response)
+    return [b for b in answer["backfills"] if not b.get("completed_at")]
+
+
+def wait_for_backfill(
+    airflow: AirflowCluster, days: list[dt.date], marked_done: bool, timeout: float = 600
+) -> tuple[list[dict], float]:
+    """The runs of `days` once every one has finished (with `marked_done`, once the scheduler
+    has also marked their backfill done: another may start only then), and when they had."""
+    client, deadline, finished_at = airflow.client(), time.monotonic() + timeout, None
+    while True:
+        airflow.check_alive()
+        runs = {
+            dt.datetime.fromisoformat(r["logical_date"]).date(): r
+            for r in client.runs(DAG_ID)
+            if r.get("logical_date") and r["run_type"] == "backfill"
+        }
+        mine = [runs.get(day) for day in days]
+        finished = all(r is not None and r["state"] in ("success", "failed") for r in mine)
+        # Airflow runs one backfill a DAG at a time, and its scheduler marks one done
+        # every 30 s: the next backfill waits for that.
+        if finished and finished_at is None:
+            finished_at = time.monotonic()
+        if finished and not (marked_done and backfills_running(client)):
+            return mine, finished_at
+        if time.monotonic() > deadline:
+            states = {str(d): (r or {}).get("state") for d, r in zip(days, mine, strict=True)}
+            raise TimeoutError(
+                f"backfill runs not finished after {timeout} s: {states}\n{airflow.logs()}"
+            )
+        time.sleep(1)
+
+
+def backfill_and_wait(
+    airflow: AirflowCluster, days: list[dt.date], reprocess: str, marked_done: bool = True
+) -> tuple[list[dict], float]:
+    """`lab.airflow.local.backfill` (exercise 07's command) with this Airflow's settings; the
+    runs, once finished, and the seconds they took."""
+    t0 = time.monotonic()
+    started = airflow_local.backfill(
+        DAG_ID,
+        days[0],
+        days[-1],
+        conf={"rows": ROWS},
+        reprocess=reprocess,
+        max_active_runs=len(days),  # all at once: the pool alone keeps them in turn
+        env=airflow.env,
+        say=lambda _: None,
+    )
+    assert started.dates == days, f"expected runs for {days}, the backfill queued {started}"
+    runs, finished_at = wait_for_backfill(airflow, days, marked_done)
+    return runs, finished_at - t0
+
+
+def fingerprint() -> dict[str, tuple[int, str]]:
+    """Each table's row count and a hash of its rows in a fixed order."""
+    warehouse = get_warehouse()
+    prints = {}
+    for table in TABLES:
+        frame = warehouse.query(f"select * from {table}")
+        frame = frame.sort_values(list(frame.columns), kind="stable").reset_index(drop=True)
+        text = frame.to_csv(index=False)
+        prints[table] = (len(frame), hashlib.sha256(text.encode()).hexdigest()[:16])
+    return prints
+
+
+def load_records() -> dict[dt.date, list[dict]]:
+    frame = get_warehouse().query(
+        f"select batch_date, sha256, rows_in, rows_loaded, run_id from {LOAD_BATCHES} "
+        "order by loaded_at"
+    )
+    records: dict[dt.date, list[dict]] = {}
+    for row in frame.to_dict("records"):
+        records.setdefault(dt.date.fromisoformat(str(row["batch_date"])[:10]), []).append(row)
+    return records
+
+
+def pool_overlaps(client: AirflowClient, runs: list[dict]) -> tuple[list, int]:
+    """Pairs of the runs' tasks whose [start, end) overlapped, and how many tasks ran."""
+    spans = sorted(
+        (
+            dt.datetime.fromisoformat(ti["start_date"]),
+            dt.datetime.fromisoformat(ti["end_date"]),
+            f"{ti['task_id']}@{run['dag_run_id']}",
+        )
+        for run in runs
+        for ti in client.task_instances(DAG_ID, run["dag_run_id"])
+    )
+    overlaps = [(a[2], b[2]) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    return overlaps, len(spans)
+
+
+def test_backfill_of_three_days_loads_each_day_once_in_turn_and_a_rerun_changes_nothing(
+    airflow, prepared_sandbox, capsys
+):
+    """Three past days at once: the one-slot `duckdb_writer` pool alone keeps their tasks from
+    overlapping. Then the middle day again (`--reprocess-behavior completed`), after the day
+    that follows it has loaded: each day's run is its own, so one day shows what a rerun does
+    to every day, at a third of the cost."""
+    client = airflow.client()
+    client.unpause(DAG_ID)
+    before = load_records()
+    assert not set(before) & set(DAYS), f"the prepared sandbox already holds {sorted(before)}"
+    task = verdict_of(exercise_check("07"), "4")
+    assert not task.done and ex07.BACKFILL_COMMAND in task.message, task.message
+
+    runs, first = backfill_and_wait(airflow, DAYS, "none")
+    assert [r["state"] for r in runs] == ["success"] * 3, (
+        f"expected three successful runs, got {[(r['dag_run_id'], r['state']) for r in runs]}\n"
+        f"{airflow.logs()}"
+    )
+    overlaps, tasks = pool_overlaps(client, runs)
+    assert tasks == 3 * len(STEPS), f"expected {3 * len(STEPS)} task instances, found {tasks}"
+    assert not overlaps, f"tasks in the duckdb_writer pool ran at the same time: {overlaps}"
+
+    warehouse = get_warehouse()
+    records = load_records()
+    for day, run in zip(DAYS, runs, strict=True):
+        loaded = warehouse.scalar("select count(*) from raw_orders where batch_date = ?", [day])
+        assert loaded == ROWS, f"expected the {ROWS} rows of {day} in raw_orders, found {loaded}"
+        mine = records.get(day, [])
+        assert len(mine) == 1, f"expected one load record for {day}, found {mine}"
+        assert mine[0]["run_id"] == safe_run_id(run["dag_run_id"]), (mine, run["dag_run_id"])
+        assert int(mine[0]["rows_in"]) == ROWS, mine
+    after_first = fingerprint()
+    task = verdict_of(exercise_check("07"), "4")
+    assert task.done, f"exercise 07's backfill task is not done after the backfill: {task.message}"
+
+    # The middle day again: its finished run is cleared and runs again, under its id.
+    # No backfill follows it: its run's end is enough (up to 30 s before it is marked done).
+    again = DAYS[1:2]
+    reruns, second = backfill_and_wait(airflow, again, "completed", marked_done=False)
+    assert [r["state"] for r in reruns] == ["success"], (
+        f"expected a successful rerun, got {[(r['dag_run_id'], r['state']) for r in reruns]}"
+    )
+    assert [r["dag_run_id"] for r in reruns] == [runs[1]["dag_run_id"]], (runs, reruns)
+    rerun_tasks = client.task_instances(DAG_ID, reruns[0]["dag_run_id"])
+    assert sorted(ti["try_number"] for ti in rerun_tasks) == [2] * len(STEPS), (
+        f"each task of {again[0]} must have run a second time: {rerun_tasks}"
+    )
+    overlaps, _ = pool_overlaps(client, reruns)
+    assert not overlaps, f"rerun tasks in the duckdb_writer pool overlapped: {overlaps}"
+    assert fingerprint() == after_first, "a rerun of the same days changed the warehouse"
+    assert load_records() == records, "a rerun of the same days wrote another load record"
+    for run in reruns:
+        steps = metrics.step_runs(safe_run_id(run["dag_run_id"]))
+        assert sorted(steps["step"]) == sorted(STEPS), f"one step_runs row a step: {steps}"
+        assert set(steps["outcome"]) == {"success"}, steps
+    with capsys.disabled():
+        print(f"\nbackfill of 3 days: {first:.0f} s; the middle day again: {second:.0f} s")
+
+
+# --- the REST API and the UI ------------------------------------------------------------------
 
 
 def describe(client, dag_id: str, run_id: str) -> str:
@@ -124,9 +320,9 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(
     processes the day of its `run_after`), one from the UI's Trigger button as a person starts
     it (the form's logical date, now, and its default params)."""
     client = airflow.client()
-    client.unpause("notebook_pipeline")
+    client.unpause(DAG_ID)
     undated = client.trigger(
-        "notebook_pipeline",
+        DAG_ID,
         conf={"rows": 100},
         run_after=dt.datetime(2026, 11, 5, 12, tzinfo=dt.UTC),
     )
@@ -134,7 +330,7 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(
     manual = trigger_as_a_person(
         airflow,
         airflow_ui,
-        "notebook_pipeline",
+        DAG_ID,
         logical_date=dt.datetime.now(dt.UTC),
         conf={"rows": 120},
     )
@@ -148,13 +344,12 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(
     }
     assert len(runs) == 2, f"the two runs must be for different dates: {list(runs)}"
     finished = {
-        d: client.wait("notebook_pipeline", r["dag_run_id"], 420, poll=0.5)
-        for d, (r, _) in runs.items()
+        d: client.wait(DAG_ID, r["dag_run_id"], 420, poll=0.5) for d, (r, _) in runs.items()
     }
 
     warehouse = get_warehouse()
     for day, (run, rows) in runs.items():
-        states = describe(client, "notebook_pipeline", run["dag_run_id"])
+        states = describe(client, DAG_ID, run["dag_run_id"])
         assert finished[day]["state"] == "success", (
             f"run for {day} ended {finished[day]['state']}: {states}"
         )
@@ -166,20 +361,13 @@ def test_two_runs_at_once_take_turns_on_duckdb_and_both_dates_load(
         assert len(saved) == 4, f"expected 4 executed notebooks in {folder}, found {saved}"
         for notebook in folder.glob("*.ipynb"):
             assert "Conflicting lock" not in notebook.read_text(), f"lock error in {notebook}"
-        link = client.links("notebook_pipeline", run["dag_run_id"], "quality").get(
-            "Executed notebook", ""
-        )
+        link = client.links(DAG_ID, run["dag_run_id"], "quality").get("Executed notebook", "")
         assert link.endswith(f"{folder.name}/03_great_expectations.ipynb"), (
             f"the quality task's link must open its executed notebook, got {link!r}"
         )
 
     # The pool has one slot: no two notebook tasks of the two runs ever overlapped in time.
-    spans = sorted(
-        (dt.datetime.fromisoformat(ti["start_date"]), dt.datetime.fromisoformat(ti["end_date"]))
-        for run, _ in runs.values()
-        for ti in client.task_instances("notebook_pipeline", run["dag_run_id"])
-    )
-    overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    overlaps, _ = pool_overlaps(client, [run for run, _ in runs.values()])
     assert not overlaps, f"tasks in the duckdb_writer pool ran at the same time: {overlaps}"
 
 

@@ -93,7 +93,7 @@ def test_the_solution_passes_and_stays_done_when_checked_again(sandbox):
     answers = solution_answers()
     for feedback in (check(**answers), check(**answers)):
         # Tasks 1-3 are done in the notebook (the second check reruns the model: nothing may
-        # change); task 4, the backfill, is left to run with Airflow (tests/dags/test_backfill.py).
+        # change); task 4, the backfill, is left to run with Airflow (tests/airflow/test_local_executor.py).
         assert feedback.notebook_passed, str(feedback)
         assert [task.key for task in feedback.left_to_run()] == ["4"], str(feedback)
 
@@ -286,7 +286,7 @@ def test_starter_says_not_yet_and_solution_passes(exercise_sandbox):
         text = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[-1].outputs)
         if passed:
             # Tasks 1-3 pass in the notebook; task 4 is a backfill that needs Airflow's
-            # scheduler: tests/dags/test_backfill.py runs it and proves the check passes.
+            # scheduler: tests/airflow/test_local_executor.py runs it and proves the check passes.
             done_lines = [line for line in text.splitlines() if line.lstrip().startswith("[")]
             assert [line.lstrip()[:3] for line in done_lines] == ["[x]"] * 3 + ["[ ]"], text
             assert ex.BACKFILL_COMMAND in text, text

@@ -374,7 +374,7 @@ def test_lesson_07_and_its_exercise_run_on_the_stack(on_stack):
     exercise = exercises.get("07")
     feedback = exercise.check(**notebook_answers(exercise, solution))
     # Tasks 1-3 pass from the notebook; task 4 is an Airflow backfill the notebook cannot run
-    # (tests/dags/test_backfill.py runs one and proves the check passes after it).
+    # (tests/airflow/test_local_executor.py runs one and proves the check passes after it).
     assert [v.done for v in feedback.verdicts] == [True, True, True, False], str(feedback)
     assert "backfill create --dag-id notebook_pipeline" in feedback.verdicts[3].message
     kinds = on_stack.env["WAREHOUSE_URL"]
