@@ -8,6 +8,7 @@ report         the gate's results, readable
 """
 
 from lab.quality.gate import (
+    build_data_docs,
     data_docs_path,
     ensure_project,
     frame_batch,
@@ -29,6 +30,7 @@ __all__ = [
     "add_expectation",
     "learner_expectations",
     "remove_expectations",
+    "build_data_docs",
     "data_docs_path",
     "ensure_project",
     "frame_batch",

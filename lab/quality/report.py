@@ -84,11 +84,12 @@ class GateResult:
         )
 
 
-def suite_result(suite_name: str, outcome) -> SuiteResult:
-    results = [r for validation in outcome.run_results.values() for r in validation.results]
+def suite_result(suite_name: str, validations: list) -> SuiteResult:
+    """One suite's outcome from its validation results (a checkpoint run's `run_results`)."""
+    results = [r for validation in validations for r in validation.results]
     return SuiteResult(
         suite=suite_name,
-        success=bool(outcome.success),
+        success=all(bool(validation.success) for validation in validations),
         rows=[expectation_row(r) for r in results],
         rows_validated=rows_validated(results),
     )

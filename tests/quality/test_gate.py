@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import ingest, quality
+from lab import ingest, quality, steps
 from lab.errors import QualityGateError
+from lab.observe import metrics
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +92,47 @@ def test_validation_results_and_data_docs_land_under_lab_gx_root(gates, prepared
     )
     assert index.is_file(), f"expected the Data Docs index at {index}"
     assert quality.data_docs_path() == str(index)
+
+
+def test_the_history_validates_each_day_and_builds_the_data_docs_once(sandbox_copy, monkeypatch):
+    """`lab setup`'s history runs the gate on every day, then builds the Data Docs once: each
+    checkpoint run rebuilding the whole site was 80% of a gate run, and the site's index
+    grows with every result stored. Once is enough: every day's result gets its page."""
+    from great_expectations.data_context.data_context.abstract_data_context import (
+        AbstractDataContext,
+    )
+
+    builds = []
+    real_build = AbstractDataContext.build_data_docs
+
+    def counted(context, *args, **kwargs):
+        builds.append(kwargs.get("resource_identifiers"))
+        return real_build(context, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractDataContext, "build_data_docs", counted)
+    days = 2
+    steps.simulate_history(DIRTY_DAY, days=days)
+    assert len(builds) == 1, f"expected one Data Docs build for {days} days, got {len(builds)}"
+
+    uncommitted = sandbox_copy.gx_root / "gx" / "uncommitted"
+    results = sorted(
+        p.relative_to(uncommitted / "validations").with_suffix("")
+        for p in (uncommitted / "validations").rglob("*.json")
+    )
+    pages = sorted(
+        p.relative_to(uncommitted / "data_docs" / "local_site" / "validations").with_suffix("")
+        for p in (uncommitted / "data_docs" / "local_site" / "validations").rglob("*.html")
+    )
+    history = {
+        quality.run_name(suite, DIRTY_DAY - dt.timedelta(days=back))
+        for suite in quality.SUITES
+        for back in range(1, days + 1)
+    }
+    assert history <= {result.parts[1] for result in results}, (history, results)
+    assert pages == results, f"expected a Data Docs page for each result:\n{results}\n{pages}"
+    runs = metrics.step_runs()
+    gates = runs[runs["step"] == "quality"]
+    assert len(gates) == days and set(gates["outcome"]) == {"success"}, gates
 
 
 def _snake(name: str) -> str:
