@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.transform import PARSE_CACHE
+
 PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")  # Debian's prometheus-pushgateway
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -104,7 +106,7 @@ def stop(process: subprocess.Popen) -> None:
 
 
 # dbt's partial-parse cache under a state's home (lab.config's dbt_target_dir).
-DBT_PARSE_CACHE = Path("dbt") / "target" / "partial_parse.msgpack"
+DBT_PARSE_CACHE = Path("dbt") / "target" / PARSE_CACHE
 
 
 def copy_in_place(template: Path, base: Path, parse_cache: Path) -> Path:

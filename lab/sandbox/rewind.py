@@ -141,8 +141,8 @@ def _clear(settings: Settings, found: Survey) -> None:
     prefix = f"{settings.raw_bucket}/{ORDERS_PREFIX}"
     if lake.exists(prefix):
         lake.fs.rm(prefix, recursive=True)
+    transform.clear_target(settings)  # dbt's parse cache stays: a full parse is 1.5-3 CPU-s
     folders = [
-        settings.dbt_target_dir,
         settings.dbt_log_dir,
         settings.metrics_dir,
         settings.gx_validations_dir,
