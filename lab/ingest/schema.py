@@ -70,6 +70,11 @@ where newest = 1"""
 
 def ensure_tables(warehouse: Warehouse) -> None:
     """Create the raw, quarantine and load-record tables, upgrading an older sandbox's."""
+    with warehouse.session():
+        _ensure_tables(warehouse)
+
+
+def _ensure_tables(warehouse: Warehouse) -> None:
     _upgrade(warehouse)
     warehouse.execute(f"create schema if not exists {OPS_SCHEMA}")
     warehouse.execute(RAW_ORDERS_DDL)

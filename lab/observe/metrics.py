@@ -136,18 +136,14 @@ def step(name: str, run_id: str = "manual", settings: Settings | None = None) ->
 
 def ensure_table(warehouse: Warehouse | None = None) -> None:
     warehouse = warehouse or get_warehouse()
-    warehouse.execute(f"create schema if not exists {OPS_SCHEMA}")
-    warehouse.execute(STEP_RUNS_DDL)
+    with warehouse.session():
+        warehouse.execute(f"create schema if not exists {OPS_SCHEMA}")
+        warehouse.execute(STEP_RUNS_DDL)
 
 
 def record(run: StepRun, settings: Settings | None = None) -> None:
     """Write the step to `ops.step_runs`, its Prometheus text to disk, and push it on `stack`."""
     settings = settings or get_settings()
-    warehouse = get_warehouse(settings)
-    ensure_table(warehouse)
-    warehouse.execute(
-        f"delete from {STEP_RUNS} where run_id = ? and step = ?", [run.run_id, run.step]
-    )
     row = pd.DataFrame(
         [
             {
@@ -167,7 +163,13 @@ def record(run: StepRun, settings: Settings | None = None) -> None:
     )
     for column in ("rows_in", "rows_out", "rows_quarantined"):
         row[column] = row[column].astype("Int64")
-    warehouse.insert_dataframe(STEP_RUNS, row)
+    warehouse = get_warehouse(settings)
+    with warehouse.session():
+        ensure_table(warehouse)
+        warehouse.execute(
+            f"delete from {STEP_RUNS} where run_id = ? and step = ?", [run.run_id, run.step]
+        )
+        warehouse.insert_dataframe(STEP_RUNS, row)
     text = prometheus_text(run)
     settings.metrics_dir.mkdir(parents=True, exist_ok=True)
     (settings.metrics_dir / f"{run.step}.prom").write_text(text)
