@@ -148,7 +148,7 @@ def simulate_history(
 
     `dirty_days` are offsets (0 = the oldest day) whose batches carry defects, so the
     history shows quarantined rows and a failed quality gate. The Data Docs are built once,
-    from every day's results, not after each day's gate (a week of history: 27 -> 21 CPU-s).
+    from every day's results, not after each day's gate (a week of history: 14.3 -> 9.7-12.3 CPU-s).
     """
     from lab import quality as q
 
